@@ -1,0 +1,51 @@
+"""Facts about a connection that both the HTTP and the WebSocket scope need."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+
+def _addr(info: Any) -> tuple[str, int] | None:
+    # AF_UNIX peers report a str (or b"" for unnamed sockets): the ASGI spec says
+    # client/server are None when the address is not (host, port).
+    if isinstance(info, tuple) and len(info) >= 2 and isinstance(info[0], str):
+        return (info[0], int(info[1]))
+    return None
+
+
+def get_remote_addr(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
+    sock: socket.socket | None = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            return _addr(sock.getpeername())
+        except OSError:
+            return None
+    return _addr(transport.get_extra_info("peername"))
+
+
+def get_local_addr(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
+    sock: socket.socket | None = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            return _addr(sock.getsockname())
+        except OSError:
+            return None
+    return _addr(transport.get_extra_info("sockname"))
+
+
+def is_ssl(transport: asyncio.BaseTransport) -> bool:
+    return transport.get_extra_info("sslcontext") is not None
+
+
+def decode_path(raw_path: bytes) -> str:
+    """The ASGI ``path``: the raw path percent-decoded, then decoded as UTF-8.
+
+    Invalid UTF-8 becomes U+FFFD rather than an exception (asgiref www.rst leaves the
+    choice to the server; uvicorn does the same).
+    """
+    if b"%" in raw_path:
+        raw_path = unquote_to_bytes(raw_path)
+    return raw_path.decode("utf-8", "replace")
