@@ -6,12 +6,13 @@ Mirrors asgiref's ``specs/www.rst`` (HTTP and WebSocket, spec version 2.4) and
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal, TypedDict
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     from typing import NotRequired
-except ImportError:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10
     from typing_extensions import NotRequired
 
 
