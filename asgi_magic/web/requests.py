@@ -1,0 +1,314 @@
+"""``Request`` and its websocket-shared base ``HTTPConnection``.
+
+Everything is computed lazily and cached: a handler that reads only ``path_params``
+never pays for header, URL or cookie parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from http.cookies import _unquote  # type: ignore[attr-defined]
+from typing import Any, NamedTuple, cast
+from urllib.parse import parse_qsl
+
+from ._types import Message, Receive, Scope, Send
+from .datastructures import URL, FormData, Headers, QueryParams, State
+from .exceptions import HTTPException
+
+try:
+    import orjson
+
+    _json_loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - depends on the install
+    _json_loads = json.loads
+
+__all__ = ["Address", "ClientDisconnect", "HTTPConnection", "Request", "cookie_parser"]
+
+
+class Address(NamedTuple):
+    host: str
+    port: int
+
+
+class ClientDisconnect(Exception):
+    """The client went away while the body was being read."""
+
+
+def cookie_parser(cookie_string: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header leniently, the way browsers send it (RFC 6265 §5.4).
+
+    Malformed pairs are skipped rather than failing the whole request; the last value
+    of a repeated name wins.
+    """
+    cookies: dict[str, str] = {}
+    for chunk in cookie_string.split(";"):
+        if "=" in chunk:
+            key, _, value = chunk.partition("=")
+        else:
+            key, value = "", chunk
+        key, value = key.strip(), value.strip()
+        if key or value:
+            cookies[key] = _unquote(value)
+    return cookies
+
+
+async def _empty_receive() -> Message:
+    raise RuntimeError("receive channel unavailable")
+
+
+async def _empty_send(message: Message) -> None:
+    raise RuntimeError("send channel unavailable")
+
+
+class HTTPConnection(Mapping[str, Any]):
+    """What HTTP requests and websocket connections have in common."""
+
+    __slots__ = (
+        "_base_url",
+        "_cookies",
+        "_headers",
+        "_query_params",
+        "_state",
+        "_url",
+        "scope",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
+        assert scope["type"] in ("http", "websocket")
+        self.scope: Any = scope
+        self._headers: Headers | None = None
+        self._url: URL | None = None
+        self._base_url: URL | None = None
+        self._query_params: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+        self._state: State | None = None
+
+    # Mapping interface over the scope, as Starlette offers
+    def __getitem__(self, key: str) -> Any:
+        return self.scope[key]
+
+    def __iter__(self) -> Any:
+        return iter(self.scope)
+
+    def __len__(self) -> int:
+        return len(self.scope)
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    @property
+    def app(self) -> Any:
+        return self.scope.get("app")
+
+    @property
+    def url(self) -> URL:
+        if self._url is None:
+            self._url = URL(scope=self.scope)
+        return self._url
+
+    @property
+    def base_url(self) -> URL:
+        """The URL of the application root (``root_path`` included), ending in ``/``."""
+        if self._base_url is None:
+            root: str = self.scope.get("app_root_path", self.scope.get("root_path", "")) or ""
+            self._base_url = self._url_at(root)
+        return self._base_url
+
+    def _url_at(self, root: str) -> URL:
+        scope = dict(self.scope)
+        scope["path"] = root if root.endswith("/") else root + "/"
+        scope["root_path"] = ""
+        scope["query_string"] = b""
+        return URL(scope=scope)
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(scope=self.scope)
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        if self._query_params is None:
+            self._query_params = QueryParams(self.scope.get("query_string", b""))
+        return self._query_params
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.scope.get("path_params", {}))
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            cookies: dict[str, str] = {}
+            for value in self.headers.getlist("cookie"):
+                cookies.update(cookie_parser(value))
+            self._cookies = cookies
+        return self._cookies
+
+    @property
+    def client(self) -> Address | None:
+        client = self.scope.get("client")
+        if client is None:
+            return None
+        return Address(client[0], client[1])
+
+    @property
+    def session(self) -> dict[str, Any]:
+        assert "session" in self.scope, (
+            "SessionMiddleware must be installed to access request.session"
+        )
+        return cast("dict[str, Any]", self.scope["session"])
+
+    @property
+    def state(self) -> State:
+        """Per-request state; starts from the lifespan state the server copied in."""
+        if self._state is None:
+            self._state = State(self.scope.setdefault("state", {}))
+        return self._state
+
+    def url_for(self, name: str, /, **path_params: Any) -> URL:
+        """Absolute URL of a named route: searched from the outermost app, then (for a
+        mounted sub-app) in the app that is handling this request."""
+        from .routing import NoMatchFound  # routing imports this module
+
+        router = self.scope.get("router")
+        if router is not None:
+            try:
+                url_path = router.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+            else:
+                return cast(URL, url_path.make_absolute_url(base_url=self.base_url))
+        local = getattr(self.app, "router", None)
+        if local is None or local is router:
+            raise NoMatchFound(name, path_params)
+        url_path = local.url_path_for(name, **path_params)
+        return cast(
+            URL, url_path.make_absolute_url(base_url=self._url_at(self.scope.get("root_path", "")))
+        )
+
+
+class Request(HTTPConnection):
+    __slots__ = ("_body", "_form", "_is_disconnected", "_receive", "_send", "_stream_consumed")
+
+    def __init__(
+        self, scope: Scope, receive: Receive = _empty_receive, send: Send = _empty_send
+    ) -> None:
+        super().__init__(scope)
+        assert scope["type"] == "http"
+        self._receive = receive
+        self._send = send
+        self._stream_consumed = False
+        self._is_disconnected = False
+        self._form: FormData | None = None
+        # a body already read by an outer @app.middleware Request is shared, not re-read
+        self._body: bytes | None = self.scope.get("asgi_magic.body")
+
+    @property
+    def method(self) -> str:
+        return cast(str, self.scope["method"])
+
+    @property
+    def receive(self) -> Receive:
+        return self._receive
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body chunk by chunk, as it arrives, without buffering it."""
+        if self._body is not None:
+            yield self._body
+            yield b""
+            return
+        if self._stream_consumed:
+            raise RuntimeError("the request body stream was already consumed")
+        self._stream_consumed = True
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "http.request":
+                body = message.get("body", b"")
+                if body:
+                    yield body
+                if not message.get("more_body", False):
+                    break
+            elif kind == "http.disconnect":
+                self._is_disconnected = True
+                raise ClientDisconnect()
+        yield b""
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            chunks = [chunk async for chunk in self.stream()]
+            self._body = b"".join(chunks)
+            self.scope["asgi_magic.body"] = self._body
+        return self._body
+
+    async def json(self) -> Any:
+        body = await self.body()
+        try:
+            return _json_loads(body)
+        except ValueError:
+            raise HTTPException(400, "Invalid JSON body") from None
+
+    async def form(
+        self,
+        *,
+        max_files: int = 1000,
+        max_fields: int = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> FormData:
+        """Parse an urlencoded or multipart body (400 on a malformed form)."""
+        if self._form is not None:
+            return self._form
+        content_type = self.headers.get("content-type", "")
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type == "multipart/form-data":
+            # imported lazily: uploads are a separate module and most apps never use them
+            multipart = importlib.import_module("asgi_magic.web.multipart")
+            form = await multipart.parse_multipart(
+                self.stream(),
+                content_type,
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=max_part_size,
+            )
+            self._form = cast(FormData, form)
+        elif media_type == "application/x-www-form-urlencoded":
+            body = await self.body()
+            try:
+                pairs = parse_qsl(
+                    body.decode("utf-8"),
+                    keep_blank_values=True,
+                    encoding="utf-8",
+                    errors="strict",
+                    max_num_fields=max_fields,
+                )
+            except UnicodeDecodeError:
+                raise HTTPException(400, "Form data is not valid UTF-8") from None
+            except ValueError:
+                raise HTTPException(400, f"Too many form fields (maximum {max_fields})") from None
+            self._form = FormData(pairs)
+        else:
+            self._form = FormData()
+        return self._form
+
+    async def close(self) -> None:
+        if self._form is not None:
+            await self._form.close()
+
+    async def is_disconnected(self) -> bool:
+        """True once the client has gone; does not wait if it has not."""
+        if not self._is_disconnected:
+            try:
+                message = await asyncio.wait_for(self._receive(), timeout=0.000001)
+            except asyncio.TimeoutError:
+                return False
+            if message.get("type") == "http.disconnect":
+                self._is_disconnected = True
+        return self._is_disconnected
+
+    async def send_push_promise(self, path: str) -> None:  # pragma: no cover - HTTP/2 only
+        raise NotImplementedError("server push is not available over HTTP/1.1")

@@ -1,0 +1,711 @@
+"""Routes, mounts and the ``Router`` that dispatches between them.
+
+Precedence (documented in the README):
+
+1. static paths (no ``{param}``) by one dict lookup;
+2. dynamic routes, in registration order, through one compiled regex per first path
+   segment (routes whose first segment is itself a parameter are in every group);
+3. mounts, in registration order, by path prefix.
+
+A route whose path matches but whose methods do not is a *partial* match: routing goes
+on looking for a full match and answers 405 with the union of the allowed methods
+(RFC 9110 §15.5.6: a 405 response MUST carry ``Allow``) only if none is found.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, cast
+from urllib.parse import quote
+
+from ._concurrency import run_in_threadpool
+from ._convertors import CONVERTORS, Convertor, register_converter
+from ._types import ASGIApp, Receive, Scope, Send
+from .datastructures import URL
+from .exceptions import HTTPException
+from .requests import HTTPConnection, Request
+from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from .websockets import WebSocket, WebSocketClose
+
+__all__ = [
+    "BaseRoute",
+    "Mount",
+    "NoMatchFound",
+    "Route",
+    "Router",
+    "URLPath",
+    "WebSocketRoute",
+    "compile_path",
+    "get_route_path",
+    "register_converter",
+]
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+# `{name}` or `{name:convertor}`; names are Python identifiers so they can be kwargs
+_PARAM_RE = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
+
+
+class NoMatchFound(Exception):
+    """``url_for`` found no route with that name and those parameters."""
+
+    def __init__(self, name: str, path_params: dict[str, Any]) -> None:
+        params = ", ".join(sorted(path_params))
+        super().__init__(f'No route exists for name "{name}" and params "{params}".')
+
+
+class URLPath(str):
+    """A path produced by ``url_path_for``; ``make_absolute_url`` adds scheme and host."""
+
+    protocol: str
+    host: str
+
+    def __new__(cls, path: str, protocol: str = "", host: str = "") -> URLPath:
+        assert protocol in ("http", "websocket", "")
+        obj = str.__new__(cls, path)
+        obj.protocol = protocol
+        obj.host = host
+        return obj
+
+    def make_absolute_url(self, base_url: str | URL) -> URL:
+        if isinstance(base_url, str):
+            base_url = URL(base_url)
+        if self.protocol:
+            scheme = {
+                "http": {True: "https", False: "http"},
+                "websocket": {True: "wss", False: "ws"},
+            }[self.protocol][base_url.is_secure]
+        else:
+            scheme = base_url.scheme
+        netloc = self.host or base_url.netloc
+        path = base_url.path.rstrip("/") + str(self)
+        return URL(f"{scheme}://{netloc}{path}")
+
+
+def get_route_path(scope: Scope) -> str:
+    """The part of ``path`` the current router matches: ``path`` minus ``root_path``.
+
+    asgiref www.rst (and Starlette >= 0.35): ``path`` is the full request path and
+    ``root_path`` the prefix the app is mounted at, so a mount extends ``root_path`` and
+    leaves ``path`` alone.
+    """
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if len(path) == len(root_path):
+        return ""
+    if path[len(root_path)] == "/":
+        return path[len(root_path) :]
+    return path
+
+
+def compile_path(path: str) -> tuple[str, str, dict[str, Convertor[Any]]]:
+    """``/users/{id:int}`` → (regex source without anchors, format string, convertors)."""
+    if not path.startswith("/"):
+        raise ValueError(f"route paths must start with '/': {path!r}")
+    regex = ""
+    fmt = ""
+    convertors: dict[str, Convertor[Any]] = {}
+    idx = 0
+    for match in _PARAM_RE.finditer(path):
+        name, conv_name = match.group(1), match.group(2) or "str"
+        if conv_name not in CONVERTORS:
+            raise ValueError(f"unknown path convertor {conv_name!r} in {path!r}")
+        if name in convertors:
+            raise ValueError(f"duplicate path parameter {name!r} in {path!r}")
+        convertor = CONVERTORS[conv_name]
+        literal = path[idx : match.start()]
+        regex += re.escape(literal) + f"(?P<{name}>{convertor.regex})"
+        fmt += literal + "{" + name + "}"
+        convertors[name] = convertor
+        idx = match.end()
+    tail = path[idx:]
+    if "{" in tail or "}" in tail:
+        raise ValueError(f"malformed path parameter in {path!r}")
+    regex += re.escape(tail)
+    fmt += tail
+    return regex, fmt, convertors
+
+
+def _format_path(fmt: str, convertors: dict[str, Convertor[Any]], params: dict[str, Any]) -> str:
+    values = {}
+    for name, convertor in convertors.items():
+        text = convertor.to_string(params[name])
+        # percent-encode so a value cannot smuggle '?', '#' or (for non-path) '/'
+        values[name] = quote(
+            text, safe="/" if isinstance(convertor, type(CONVERTORS["path"])) else ""
+        )
+    return fmt.format(**values)
+
+
+def _is_request_param(param: inspect.Parameter) -> bool:
+    if param.name == "request":
+        return True
+    annotation = param.annotation
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] in ("Request", "HTTPConnection")
+    return isinstance(annotation, type) and issubclass(annotation, HTTPConnection)
+
+
+def _unwrap(endpoint: Any) -> Any:
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func
+    return endpoint
+
+
+def _is_handler(endpoint: Any) -> bool:
+    """Plain functions/methods are handlers; anything else is treated as an ASGI app."""
+    inner = _unwrap(endpoint)
+    return inspect.isfunction(inner) or inspect.ismethod(inner)
+
+
+def _is_async(endpoint: Any) -> bool:
+    inner = _unwrap(endpoint)
+    return inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(
+        getattr(inner, "__call__", None)  # noqa: B004
+    )
+
+
+def _to_response(result: Any, response_class: type[Response] | None) -> Response:
+    """What a handler returned → a Response (dict/list JSON, str text, bytes, None 204)."""
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status_code=204)
+    if response_class is not None:
+        return response_class(result)
+    if isinstance(result, (dict, list)):
+        return JSONResponse(result)
+    if isinstance(result, str):
+        return PlainTextResponse(result)
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return Response(bytes(result), media_type="application/octet-stream")
+    raise TypeError(
+        f"handler returned {type(result).__name__}; return a Response, dict, list, str, "
+        "bytes or None"
+    )
+
+
+class BaseRoute:
+    name: str | None
+    path: str
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NotImplementedError()  # pragma: no cover
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError()  # pragma: no cover
+
+
+class _PathRoute(BaseRoute):
+    """Shared by Route and WebSocketRoute: the compiled path and reverse formatting."""
+
+    def allows(self, method: str) -> bool:
+        raise NotImplementedError()  # pragma: no cover
+
+    def _compile(self, path: str) -> None:
+        self.path = path
+        self.regex_source, self.path_format, self.param_convertors = compile_path(path)
+        self.path_regex = re.compile("^" + self.regex_source + "$")
+        self.is_static = not self.param_convertors
+        # the (group, name, convert) triples the router uses to build path_params
+        self.param_items = [(name, conv.convert) for name, conv in self.param_convertors.items()]
+
+    def matches_path(self, route_path: str) -> dict[str, Any] | None:
+        match = self.path_regex.match(route_path)
+        if match is None:
+            return None
+        return {name: convert(match.group(name)) for name, convert in self.param_items}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if name != self.name or set(path_params) != set(self.param_convertors):
+            raise NoMatchFound(name, path_params)
+        return URLPath(
+            _format_path(self.path_format, self.param_convertors, path_params),
+            protocol="http" if isinstance(self, Route) else "websocket",
+        )
+
+
+class Route(_PathRoute):
+    """An HTTP route: a handler function (or any ASGI app) for some methods on a path."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: Collection[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+        response_class: type[Response] | None = None,
+    ) -> None:
+        self._compile(path)
+        self.endpoint = endpoint
+        self.name = getattr(_unwrap(endpoint), "__name__", None) if name is None else name
+        self.include_in_schema = include_in_schema
+        self.response_class = response_class
+        self.is_handler = _is_handler(endpoint)
+        if methods is None:
+            # a handler defaults to GET (like Starlette); a raw ASGI app gets everything
+            self.methods: frozenset[str] | None = (
+                frozenset({"GET", "HEAD"}) if self.is_handler else None
+            )
+        else:
+            upper = {m.upper() for m in methods}
+            if "GET" in upper:
+                upper.add("HEAD")  # RFC 9110 §9.3.2: HEAD is GET without content
+            self.methods = frozenset(upper)
+        self.is_async = _is_async(endpoint)
+        self.request_param: str | None = None
+        self.pass_params: tuple[str, ...] | None = ()
+        if self.is_handler:
+            self._inspect_signature()
+
+    def _inspect_signature(self) -> None:
+        # Done once here so a request only does `endpoint(**kwargs)` with the right keys.
+        signature = inspect.signature(self.endpoint)
+        wanted: list[str] = []
+        takes_var_kw = False
+        for param in signature.parameters.values():
+            if param.kind in (param.VAR_POSITIONAL,):
+                continue
+            if param.kind == param.VAR_KEYWORD:
+                takes_var_kw = True
+                continue
+            if param.name in self.param_convertors:
+                wanted.append(param.name)
+            elif _is_request_param(param):
+                self.request_param = param.name
+            elif param.default is param.empty:
+                raise TypeError(
+                    f"handler {self.name!r} for {self.path!r} has a parameter "
+                    f"{param.name!r} that is neither a path parameter nor the request"
+                )
+        if takes_var_kw:
+            self.pass_params = None  # every path parameter
+        else:
+            self.pass_params = tuple(wanted)
+
+    def allows(self, method: str) -> bool:
+        return self.methods is None or method in self.methods
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.is_handler:
+            await self.endpoint(scope, receive, send)
+            return
+        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
+        pass_params = self.pass_params
+        if pass_params is None:
+            kwargs = dict(params)
+        elif pass_params:
+            kwargs = {name: params[name] for name in pass_params}
+        else:
+            kwargs = {}
+        request: Request | None = None
+        if self.request_param is not None:
+            request = Request(scope, receive, send)
+            kwargs[self.request_param] = request
+        if self.is_async:
+            result = await self.endpoint(**kwargs)
+        else:
+            result = await run_in_threadpool(self.endpoint, **kwargs)
+        try:
+            if result.__class__ is PlainTextResponse or isinstance(result, Response):
+                await result(scope, receive, send)
+            else:
+                await _to_response(result, self.response_class)(scope, receive, send)
+        finally:
+            # uploaded files are spooled to disk; close them once the response is out
+            if request is not None and request._form is not None:
+                await request.close()
+
+    def __repr__(self) -> str:
+        methods = sorted(self.methods or ())
+        return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, methods={methods!r})"
+
+
+class WebSocketRoute(_PathRoute):
+    """A websocket route: ``async def handler(websocket)`` or any ASGI app."""
+
+    methods = None
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, name: str | None = None) -> None:
+        self._compile(path)
+        self.endpoint = endpoint
+        self.name = getattr(_unwrap(endpoint), "__name__", None) if name is None else name
+        self.is_handler = _is_handler(endpoint)
+        self.pass_params: tuple[str, ...] | None = ()
+        if self.is_handler:
+            signature = inspect.signature(endpoint)
+            names = list(signature.parameters)
+            if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+                self.pass_params = None
+            else:
+                self.pass_params = tuple(n for n in names[1:] if n in self.param_convertors)
+
+    def allows(self, method: str) -> bool:
+        return True
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.is_handler:
+            await self.endpoint(scope, receive, send)
+            return
+        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
+        if self.pass_params is None:
+            kwargs = dict(params)
+        else:
+            kwargs = {name: params[name] for name in self.pass_params}
+        await self.endpoint(WebSocket(scope, receive, send), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
+
+
+class Mount(BaseRoute):
+    """Serve a sub-application (or a list of routes) under a path prefix.
+
+    The child sees ``path`` unchanged and ``root_path`` extended by the prefix
+    (asgiref www.rst; what Starlette >= 0.35 does), so any ASGI app can be mounted.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        app: ASGIApp | Any = None,
+        routes: Sequence[BaseRoute] | None = None,
+        name: str | None = None,
+        *,
+        middleware: Sequence[Any] | None = None,
+    ) -> None:
+        if path != "" and not path.startswith("/"):
+            raise ValueError("mount paths must start with '/'")
+        assert app is not None or routes is not None, "Mount needs an app or routes"
+        self.path = path.rstrip("/")
+        self.name = name
+        self._base_app: Any = app if app is not None else Router(routes=routes)
+        self.app: Any = self._base_app
+        for entry in reversed(list(middleware or ())):
+            cls, args, kwargs = entry
+            self.app = cls(self.app, *args, **kwargs)
+        regex, self.path_format, self.param_convertors = compile_path(self.path or "/")
+        if not self.path:
+            regex = ""
+        self.path_regex = re.compile("^" + regex + "(?P<__rest>/.*)?$")
+        self.param_items = [(n, c.convert) for n, c in self.param_convertors.items()]
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return list(getattr(self._base_app, "routes", []))
+
+    def matches_path(self, route_path: str) -> tuple[str, dict[str, Any]] | None:
+        match = self.path_regex.match(route_path)
+        if match is None:
+            return None
+        rest = match.group("__rest") or ""
+        matched = route_path[: len(route_path) - len(rest)]
+        params = {name: convert(match.group(name)) for name, convert in self.param_items}
+        return matched, params
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if self.name is not None and name == self.name and "path" in path_params:
+            # url_for("static", path="/css/a.css") → "/static/css/a.css"
+            rest = str(path_params.pop("path")).lstrip("/")
+            if set(path_params) != set(self.param_convertors):
+                raise NoMatchFound(name, path_params)
+            prefix = _format_path(self.path_format, self.param_convertors, path_params)
+            return URLPath(prefix.rstrip("/") + "/" + quote(rest, safe="/"), protocol="http")
+        if self.name is None or name.startswith(self.name + ":"):
+            remaining = name if self.name is None else name[len(self.name) + 1 :]
+            own = {k: v for k, v in path_params.items() if k in self.param_convertors}
+            rest_params = {k: v for k, v in path_params.items() if k not in self.param_convertors}
+            if set(own) != set(self.param_convertors):
+                raise NoMatchFound(name, path_params)
+            target = self._base_app
+            router = getattr(target, "router", target)
+            if hasattr(router, "url_path_for"):
+                try:
+                    child = router.url_path_for(remaining, **rest_params)
+                except NoMatchFound:
+                    pass
+                else:
+                    prefix = _format_path(self.path_format, self.param_convertors, own)
+                    return URLPath(prefix.rstrip("/") + str(child), protocol=child.protocol)
+        raise NoMatchFound(name, path_params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, app={self.app!r})"
+
+
+class _DynamicGroup:
+    """Routes that may match paths starting with one first segment, as one regex."""
+
+    __slots__ = ("entries", "regex")
+
+    def __init__(self, routes: list[_PathRoute]) -> None:
+        self.entries: list[tuple[str, _PathRoute, list[tuple[str, str, Any]]]] = []
+        parts = []
+        for idx, route in enumerate(routes):
+            tag = f"r{idx}"
+            # rename each parameter group so names are unique in the combined pattern
+            params = [(f"{tag}_{name}", name, conv) for name, conv in route.param_items]
+            source = route.regex_source
+            for name, _ in route.param_items:
+                source = source.replace(f"(?P<{name}>", f"(?P<{tag}_{name}>", 1)
+            parts.append(f"(?P<{tag}>{source})")
+            self.entries.append((tag, route, params))
+        self.regex = re.compile("^(?:" + "|".join(parts) + ")$") if parts else None
+
+    def first(self, path: str) -> tuple[int, dict[str, Any]] | None:
+        """The first route (in order) whose path matches, and its converted params."""
+        if self.regex is None:
+            return None
+        match = self.regex.match(path)
+        if match is None:
+            return None
+        tag = match.lastgroup
+        assert tag is not None
+        idx = int(tag[1:])
+        group = match.group
+        return idx, {name: conv(group(gname)) for gname, name, conv in self.entries[idx][2]}
+
+    def rest(self, path: str, start: int) -> list[tuple[_PathRoute, dict[str, Any]]]:
+        """Every later route matching ``path`` (only for the rare 405/method-split case)."""
+        found = []
+        for _, route, _ in self.entries[start:]:
+            params = route.matches_path(path)
+            if params is not None:
+                found.append((route, params))
+        return found
+
+
+def _first_segment(path: str) -> str:
+    end = path.find("/", 1)
+    return path[1:] if end == -1 else path[1:end]
+
+
+class Router:
+    """Dispatch HTTP and websocket scopes to routes (see the module docstring)."""
+
+    def __init__(
+        self,
+        routes: Sequence[BaseRoute] | None = None,
+        redirect_slashes: bool = True,
+        default: ASGIApp | None = None,
+    ) -> None:
+        self.routes: list[BaseRoute] = list(routes or [])
+        self.redirect_slashes = redirect_slashes
+        self.default = default
+        self._compiled_for = -1
+
+    # --- registration -----------------------------------------------------------
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        methods: Collection[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+        response_class: type[Response] | None = None,
+    ) -> Route:
+        route = Route(
+            path,
+            endpoint,
+            methods=methods,
+            name=name,
+            include_in_schema=include_in_schema,
+            response_class=response_class,
+        )
+        self.routes.append(route)
+        self._compiled_for = -1
+        return route
+
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], name: str | None = None
+    ) -> WebSocketRoute:
+        route = WebSocketRoute(path, endpoint, name=name)
+        self.routes.append(route)
+        self._compiled_for = -1
+        return route
+
+    def mount(self, path: str, app: Any, name: str | None = None) -> Mount:
+        mount = Mount(path, app=app, name=name)
+        self.routes.append(mount)
+        self._compiled_for = -1
+        return mount
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+        raise NoMatchFound(name, path_params)
+
+    # --- the matcher --------------------------------------------------------------
+
+    def _compile(self) -> None:
+        """Build the lookup tables; rebuilt lazily whenever routes change."""
+        tables: dict[
+            str,
+            tuple[
+                dict[str, list[_PathRoute]], dict[str, _DynamicGroup], _DynamicGroup, list[Mount]
+            ],
+        ] = {}
+        for kind, cls in (("http", Route), ("websocket", WebSocketRoute)):
+            static: dict[str, list[_PathRoute]] = {}
+            dynamic: list[_PathRoute] = []
+            for route in self.routes:
+                if isinstance(route, cls):
+                    if route.is_static:
+                        static.setdefault(route.path, []).append(route)
+                    else:
+                        dynamic.append(route)
+            keyed: dict[str, list[_PathRoute]] = {}
+            wildcard_positions = []
+            for route in dynamic:
+                seg = _first_segment(route.path)
+                if "{" in seg:
+                    wildcard_positions.append(route)
+                else:
+                    keyed.setdefault(seg, [])
+            groups = {}
+            for seg in keyed:
+                members = [
+                    r
+                    for r in dynamic
+                    if ("{" in _first_segment(r.path)) or _first_segment(r.path) == seg
+                ]
+                groups[seg] = _DynamicGroup(members)
+            fallback = _DynamicGroup(wildcard_positions)
+            mounts = [r for r in self.routes if isinstance(r, Mount)]
+            tables[kind] = (static, groups, fallback, mounts)
+        self._tables = tables
+        self._compiled_for = len(self.routes)
+
+    def match(
+        self, kind: str, route_path: str, method: str
+    ) -> tuple[BaseRoute | None, dict[str, Any], set[str]]:
+        """(route, path params, allowed methods); route None with a non-empty set → 405."""
+        if self._compiled_for != len(self.routes):
+            # routes appended directly to `router.routes` are picked up too
+            self._compile()
+        static, groups, fallback, mounts = self._tables[kind]
+        allowed: set[str] = set()
+        partial = False
+        candidates = static.get(route_path)
+        if candidates is not None:
+            for route in candidates:
+                if route.allows(method):
+                    return route, {}, allowed
+                partial = True
+                allowed.update(cast(Route, route).methods or ())
+        group = groups.get(_first_segment(route_path), fallback)
+        found = group.first(route_path)
+        if found is not None:
+            idx, params = found
+            route = group.entries[idx][1]
+            if route.allows(method):
+                return route, params, allowed
+            partial = True
+            allowed.update(cast(Route, route).methods or ())
+            for other, other_params in group.rest(route_path, idx + 1):
+                if other.allows(method):
+                    return other, other_params, allowed
+                allowed.update(cast(Route, other).methods or ())
+        for mount in mounts:
+            mounted = mount.matches_path(route_path)
+            if mounted is not None:
+                return mount, {"__mount__": mounted}, allowed
+        if partial:
+            return None, {}, allowed
+        return None, {}, allowed
+
+    # --- dispatch -----------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            # a bare Router (e.g. under Mount) has nothing to start
+            await _noop_lifespan(receive, send)
+            return
+        route_path = get_route_path(scope)
+        method = scope.get("method", "GET") if kind == "http" else "GET"
+        route, params, allowed = self.match(kind, route_path, method)
+        if route is not None:
+            if isinstance(route, Mount):
+                matched, mount_params = params["__mount__"]
+                root_path = scope.get("root_path", "")
+                child: dict[str, Any] = dict(scope)
+                child["root_path"] = root_path + matched
+                child["app_root_path"] = scope.get("app_root_path", root_path)
+                if mount_params:
+                    child["path_params"] = {**scope.get("path_params", {}), **mount_params}
+                await route.handle(cast(Scope, child), receive, send)
+                return
+            if params:
+                existing = scope.get("path_params")
+                scope["path_params"] = {**existing, **params} if existing else params  # type: ignore[typeddict-unknown-key]
+            await route.handle(scope, receive, send)
+            return
+        if kind == "http" and allowed:
+            full = set(allowed)
+            full.add("OPTIONS")
+            allow = ", ".join(m for m in HTTP_METHODS if m in full)
+            if method == "OPTIONS":
+                # RFC 9110 §9.3.7: describe the communication options of the resource
+                await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+                return
+            await self._error(scope, receive, send, HTTPException(405, headers={"Allow": allow}))
+            return
+        if kind == "http" and self.redirect_slashes and route_path not in ("", "/"):
+            other = route_path[:-1] if route_path.endswith("/") else route_path + "/"
+            found, _, found_allowed = self.match(kind, other, method)
+            if found is not None or found_allowed:
+                await self._redirect_slash(scope, receive, send)
+                return
+        if self.default is not None:
+            await self.default(scope, receive, send)
+            return
+        if kind == "websocket":
+            # asgiref www.rst: closing before accept makes the server answer 403
+            await WebSocketClose()(scope, receive, send)
+            return
+        await self._error(scope, receive, send, HTTPException(404))
+
+    async def _error(self, scope: Scope, receive: Receive, send: Send, exc: HTTPException) -> None:
+        if "app" in scope:
+            raise exc  # the App's exception layer renders it (and custom handlers apply)
+        # a Router used on its own as an ASGI app answers directly
+        await PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)(
+            scope, receive, send
+        )
+
+    async def _redirect_slash(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1").partition("?")[0] if raw else quote(scope["path"])
+        path = path[:-1] if path.endswith("/") else path + "/"
+        # "//evil.example" would be a protocol-relative (open) redirect: refuse it
+        if path.startswith("//") or path.startswith("/\\"):
+            raise HTTPException(404)
+        query = scope.get("query_string", b"")
+        location = path + ("?" + query.decode("latin-1") if query else "")
+        # RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301
+        await RedirectResponse(location, status_code=308)(scope, receive, send)
+
+
+async def _noop_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

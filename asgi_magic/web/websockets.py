@@ -1,0 +1,198 @@
+"""The ``WebSocket`` connection object handed to websocket routes (asgiref www.rst)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, cast
+
+from ._types import Message, Receive, Scope, Send
+from .requests import HTTPConnection
+
+__all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketState"]
+
+
+class WebSocketState(enum.Enum):
+    CONNECTING = 0
+    CONNECTED = 1
+    DISCONNECTED = 2
+    RESPONSE = 3
+
+
+class WebSocketDisconnect(Exception):
+    """The peer closed the connection (raised from ``receive_*``)."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+        super().__init__(code, self.reason)
+
+
+class WebSocket(HTTPConnection):
+    __slots__ = ("_receive", "_send", "application_state", "client_state")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope)
+        assert scope["type"] == "websocket"
+        self._receive = receive
+        self._send = send
+        self.client_state = WebSocketState.CONNECTING
+        self.application_state = WebSocketState.CONNECTING
+
+    async def receive(self) -> Message:
+        """The next raw ASGI message, checked against the connection state machine."""
+        if self.client_state == WebSocketState.CONNECTING:
+            message = await self._receive()
+            if message["type"] != "websocket.connect":
+                raise RuntimeError(f'expected "websocket.connect", got {message["type"]!r}')
+            self.client_state = WebSocketState.CONNECTED
+            return message
+        if self.client_state == WebSocketState.CONNECTED:
+            message = await self._receive()
+            kind = message["type"]
+            if kind not in ("websocket.receive", "websocket.disconnect"):
+                raise RuntimeError(f"unexpected ASGI message {kind!r}")
+            if kind == "websocket.disconnect":
+                self.client_state = WebSocketState.DISCONNECTED
+            return message
+        raise RuntimeError('cannot call "receive" once a disconnect message has been received')
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        state = self.application_state
+        if state == WebSocketState.CONNECTING:
+            if kind not in ("websocket.accept", "websocket.close", "websocket.http.response.start"):
+                raise RuntimeError(f"cannot send {kind!r} before the connection is accepted")
+            if kind == "websocket.close":
+                self.application_state = WebSocketState.DISCONNECTED
+            elif kind == "websocket.http.response.start":
+                self.application_state = WebSocketState.RESPONSE
+            else:
+                self.application_state = WebSocketState.CONNECTED
+        elif state == WebSocketState.CONNECTED:
+            if kind not in ("websocket.send", "websocket.close"):
+                raise RuntimeError(f"cannot send {kind!r} on an open websocket")
+            if kind == "websocket.close":
+                self.application_state = WebSocketState.DISCONNECTED
+        elif state == WebSocketState.RESPONSE:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"cannot send {kind!r} while sending a denial response")
+            if not message.get("more_body", False):
+                self.application_state = WebSocketState.DISCONNECTED
+        else:
+            raise RuntimeError("cannot send once the websocket is closed")
+        try:
+            await self._send(message)
+        except OSError:
+            # ASGI 2.4: send raises OSError when the peer is gone
+            self.application_state = WebSocketState.DISCONNECTED
+            raise WebSocketDisconnect(code=1006) from None
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | Mapping[str, str] | None = None,
+    ) -> None:
+        raw: list[tuple[bytes, bytes]] = []
+        if isinstance(headers, Mapping):
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        elif headers is not None:
+            raw = list(headers)
+        for name, value in raw:
+            # header injection through accept headers would corrupt the handshake
+            if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+                raise ValueError("websocket accept headers must not contain CR or LF")
+        if self.client_state == WebSocketState.CONNECTING:
+            await self.receive()  # the "websocket.connect" message
+        await self.send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": raw})
+
+    def _raise_on_disconnect(self, message: Message) -> None:
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+
+    async def receive_text(self) -> str:
+        self._require_accepted()
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        text = message.get("text")
+        if text is None:
+            raise RuntimeError("expected a text message, got bytes")
+        return cast(str, text)
+
+    async def receive_bytes(self) -> bytes:
+        self._require_accepted()
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        data = message.get("bytes")
+        if data is None:
+            raise RuntimeError("expected a binary message, got text")
+        return cast(bytes, data)
+
+    async def receive_json(self, mode: str = "text") -> Any:
+        if mode not in ("text", "binary"):
+            raise RuntimeError('mode must be "text" or "binary"')
+        self._require_accepted()
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        if mode == "text":
+            text = message.get("text")
+            if text is None:
+                text = (message.get("bytes") or b"").decode("utf-8")
+        else:
+            text = (message.get("bytes") or b"").decode("utf-8")
+        return json.loads(text)
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        try:
+            while True:
+                yield await self.receive_json()
+        except WebSocketDisconnect:
+            pass
+
+    async def send_text(self, data: str) -> None:
+        await self.send({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.send({"type": "websocket.send", "bytes": data})
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        if mode not in ("text", "binary"):
+            raise RuntimeError('mode must be "text" or "binary"')
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self.send({"type": "websocket.send", "text": text})
+        else:
+            await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
+
+    def _require_accepted(self) -> None:
+        if self.application_state != WebSocketState.CONNECTED:
+            raise RuntimeError('the websocket is not connected; call "accept" first')
+
+
+class WebSocketClose:
+    """An ASGI app that closes (or, before accept, rejects) a websocket handshake."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "websocket.close", "code": self.code, "reason": self.reason})
