@@ -11,12 +11,15 @@ import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from http.cookies import _unquote  # type: ignore[attr-defined]
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from urllib.parse import parse_qsl
 
 from ._types import Message, Receive, Scope, Send
 from .datastructures import URL, FormData, Headers, QueryParams, State
 from .exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from .sessions import Session
 
 try:
     import orjson
@@ -157,11 +160,11 @@ class HTTPConnection(Mapping[str, Any]):
         return Address(client[0], client[1])
 
     @property
-    def session(self) -> dict[str, Any]:
+    def session(self) -> Session:
         assert "session" in self.scope, (
             "SessionMiddleware must be installed to access request.session"
         )
-        return cast("dict[str, Any]", self.scope["session"])
+        return cast("Session", self.scope["session"])
 
     @property
     def state(self) -> State:
@@ -259,8 +262,16 @@ class Request(HTTPConnection):
         max_files: int = 1000,
         max_fields: int = 1000,
         max_part_size: int = 1024 * 1024,
+        max_file_size: int | None = None,
+        max_body_size: int | None = None,
     ) -> FormData:
-        """Parse an urlencoded or multipart body (400 on a malformed form)."""
+        """Parse an urlencoded or multipart body (400 on a malformed form).
+
+        The same limits hold for both encodings: at most ``max_fields`` fields (400),
+        text values of at most ``max_part_size`` bytes (413), and a body of at most
+        ``max_body_size`` bytes (413; an urlencoded body is held in memory, so it is
+        capped at ``max_fields * max_part_size`` when no limit is given).
+        """
         if self._form is not None:
             return self._form
         content_type = self.headers.get("content-type", "")
@@ -274,10 +285,14 @@ class Request(HTTPConnection):
                 max_files=max_files,
                 max_fields=max_fields,
                 max_part_size=max_part_size,
+                max_file_size=max_file_size,
+                max_body_size=max_body_size,
             )
             self._form = cast(FormData, form)
         elif media_type == "application/x-www-form-urlencoded":
-            body = await self.body()
+            if max_body_size is None:
+                max_body_size = max_fields * max_part_size
+            body = await self._read_capped(max_body_size)
             try:
                 pairs = parse_qsl(
                     body.decode("utf-8"),
@@ -290,10 +305,31 @@ class Request(HTTPConnection):
                 raise HTTPException(400, "Form data is not valid UTF-8") from None
             except ValueError:
                 raise HTTPException(400, f"Too many form fields (maximum {max_fields})") from None
+            for _, value in pairs:
+                if len(value) > max_part_size:
+                    raise HTTPException(413, f"Form field too large (maximum {max_part_size} bytes)")
             self._form = FormData(pairs)
         else:
             self._form = FormData()
         return self._form
+
+    async def _read_capped(self, limit: int) -> bytes:
+        """The whole body, refusing (413) to buffer more than ``limit`` bytes."""
+        if self._body is not None:
+            body = self._body
+        else:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"Request body too large (maximum {limit} bytes)")
+                chunks.append(chunk)
+            body = self._body = b"".join(chunks)
+            self.scope["asgi_magic.body"] = body
+        if len(body) > limit:
+            raise HTTPException(413, f"Request body too large (maximum {limit} bytes)")
+        return body
 
     async def close(self) -> None:
         if self._form is not None:

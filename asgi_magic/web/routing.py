@@ -309,17 +309,18 @@ class Route(_PathRoute):
         if self.request_param is not None:
             request = Request(scope, receive, send)
             kwargs[self.request_param] = request
-        if self.is_async:
-            result = await self.endpoint(**kwargs)
-        else:
-            result = await run_in_threadpool(self.endpoint, **kwargs)
         try:
+            if self.is_async:
+                result = await self.endpoint(**kwargs)
+            else:
+                result = await run_in_threadpool(self.endpoint, **kwargs)
             if result.__class__ is PlainTextResponse or isinstance(result, Response):
                 await result(scope, receive, send)
             else:
                 await _to_response(result, self.response_class)(scope, receive, send)
         finally:
-            # uploaded files are spooled to disk; close them once the response is out
+            # uploaded files are spooled to disk: close them once the response is out,
+            # or when the handler raised
             if request is not None and request._form is not None:
                 await request.close()
 

@@ -55,6 +55,11 @@ def make_app() -> App:
         data = await request.form(max_fields=2)
         return {"n": len(data.multi_items())}
 
+    @app.post("/form-small")
+    async def form_small(request: Request) -> dict[str, Any]:
+        data = await request.form(max_part_size=8, max_body_size=64)
+        return {"n": len(data.multi_items())}
+
     @app.post("/stream")
     async def stream(request: Request) -> dict[str, Any]:
         sizes = [len(chunk) async for chunk in request.stream()]
@@ -125,6 +130,18 @@ def test_urlencoded_form(client_factory: ClientFactory) -> None:
         )
         assert r.status_code == 400
         assert "Too many form fields" in r.text
+
+
+def test_urlencoded_form_has_the_multipart_size_limits(client_factory: ClientFactory) -> None:
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    with client_factory(make_app()) as client:
+        assert client.post("/form-small", content=b"a=12345678", headers=urlencoded).json() == {"n": 1}
+        r = client.post("/form-small", content=b"a=123456789", headers=urlencoded)
+        assert r.status_code == 413
+        assert "Form field too large" in r.text
+        r = client.post("/form-small", content=b"a=1&" * 20, headers=urlencoded)
+        assert r.status_code == 413
+        assert "Request body too large" in r.text
 
 
 def test_stream_reads_chunks_and_cannot_be_read_twice(client_factory: ClientFactory) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from asgi_magic.web import App, Request
 from asgi_magic.web.multipart import UploadFile, safe_filename
+from asgi_magic.web.testclient import TestClient
 
 seen: list[UploadFile] = []
 
@@ -142,3 +143,19 @@ def test_malformed_bodies(client_factory: Any, content_type: str, body: bytes, d
         assert r.status_code == (413 if detail == "too large" else 400)
         assert detail in r.text
         assert "Traceback" not in r.text
+
+
+def test_uploaded_files_are_closed_when_the_handler_raises() -> None:
+    app = App()
+    seen: list[Any] = []
+
+    @app.post("/boom")
+    async def boom(request: Request) -> None:
+        form = await request.form()
+        seen.append(form["f"])
+        raise RuntimeError("handler failed after reading the form")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/boom", files={"f": ("a.bin", b"x" * 2_000_000)})
+    assert r.status_code == 500
+    assert seen[0].file.closed
