@@ -1,0 +1,328 @@
+"""ResponseWriter and the helpers: framing, enforcement, injection refused, Date caching."""
+
+from __future__ import annotations
+
+import pytest
+
+from asgi_magic.http11 import (
+    ProtocolError,
+    ResponseWriter,
+    _writer,
+    error_response,
+    http_date,
+    informational_response,
+)
+
+SERVER = [(b"server", b"asgi-magic")]
+
+
+def split_head(raw: bytes) -> tuple[bytes, list[bytes], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.split(b"\r\n")
+    return status_line, lines, body
+
+
+def test_http11_without_length_is_chunked() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, SERVER, date_header=False)
+    raw = w.start(200, [(b"Content-Type", b"text/plain")])
+    assert raw == (
+        b"HTTP/1.1 200 OK\r\nserver: asgi-magic\r\nContent-Type: text/plain\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+    )
+    assert w.body(b"hello", True) == b"5\r\nhello\r\n"
+    assert w.body(b"", True) == b""  # never an empty chunk mid-body
+    assert w.body(b"x" * 26, False) == b"1a\r\n" + b"x" * 26 + b"\r\n0\r\n\r\n"
+    assert w.finished and w.keep_alive
+    with pytest.raises(ProtocolError) as info:
+        w.body(b"more", False)
+    assert info.value.status == 500
+
+
+def test_chunked_empty_end() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    w.start(200, [])
+    assert w.body(b"", False) == b"0\r\n\r\n"
+
+
+def test_content_length_honoured_and_enforced() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, [(b"content-length", b"5")])
+    assert raw == b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    assert w.body(b"he", True) == b"he"
+    assert w.body(b"llo", False) == b"llo"
+    assert w.finished and w.keep_alive
+
+    w = ResponseWriter(b"GET", "1.1", True)
+    w.start(200, [(b"content-length", b"5")])
+    with pytest.raises(ProtocolError) as info:
+        w.body(b"toolong", False)
+    assert info.value.status == 500 and not w.keep_alive
+
+    w = ResponseWriter(b"GET", "1.1", True)
+    w.start(200, [(b"content-length", b"5")])
+    w.body(b"abc", True)
+    with pytest.raises(ProtocolError) as info:
+        w.body(b"", False)
+    assert info.value.status == 500 and not w.keep_alive
+
+
+@pytest.mark.parametrize("value", [b"-1", b"abc", b"1 2", b"", b"0x10"])
+def test_bad_app_content_length_refused(value: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        ResponseWriter(b"GET", "1.1", True).start(200, [(b"content-length", value)])
+
+
+def test_conflicting_app_content_lengths_refused_identical_merged() -> None:
+    with pytest.raises(ProtocolError):
+        ResponseWriter(b"GET", "1.1", True).start(
+            200, [(b"content-length", b"1"), (b"content-length", b"2")]
+        )
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, [(b"content-length", b"1"), (b"Content-Length", b"01")])
+    assert raw.count(b"ontent-length") == 1
+
+
+def test_http10_without_length_is_close_delimited() -> None:
+    w = ResponseWriter(b"GET", "1.0", True, date_header=False)
+    raw = w.start(200, [])
+    assert raw == b"HTTP/1.1 200 OK\r\n\r\n"
+    assert not w.keep_alive
+    assert w.body(b"abc", False) == b"abc"
+
+
+def test_http10_keep_alive_with_length() -> None:
+    w = ResponseWriter(b"GET", "1.0", True, date_header=False)
+    raw = w.start(200, [(b"content-length", b"0")])
+    assert b"connection: keep-alive\r\n" in raw and w.keep_alive
+    w = ResponseWriter(b"GET", "1.0", False, date_header=False)
+    raw = w.start(200, [(b"content-length", b"0")])
+    assert b"connection" not in raw.lower() and not w.keep_alive
+
+
+def test_connection_close_added_when_not_keeping_alive() -> None:
+    w = ResponseWriter(b"GET", "1.1", False, date_header=False)
+    raw = w.start(200, [(b"content-length", b"0")])
+    assert b"connection: close\r\n" in raw and not w.keep_alive
+
+
+def test_app_connection_close_ends_keep_alive_without_duplicate() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, [(b"Connection", b"Close"), (b"content-length", b"0")])
+    assert not w.keep_alive
+    assert raw.lower().count(b"connection") == 1
+
+
+@pytest.mark.parametrize("method", [b"HEAD"])
+def test_head_keeps_content_length_but_sends_no_body(method: bytes) -> None:
+    w = ResponseWriter(method, "1.1", True, date_header=False)
+    raw = w.start(200, [(b"content-length", b"1000")])
+    assert raw == b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"
+    assert w.body(b"ignored", False) == b""
+    assert w.finished and w.keep_alive
+
+
+def test_head_without_length_is_not_chunked() -> None:
+    w = ResponseWriter(b"HEAD", "1.1", True, date_header=False)
+    raw = w.start(200, [])
+    assert b"transfer-encoding" not in raw and w.keep_alive
+
+
+@pytest.mark.parametrize("status", [204, 304, 100, 103])
+def test_no_body_statuses(status: int) -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(status, [(b"content-length", b"3")])
+    assert b"transfer-encoding" not in raw
+    # RFC 9110 §8.6: never Content-Length on 1xx/204; 304 may keep it.
+    assert (b"content-length" in raw) is (status == 304)
+    assert w.body(b"abc", False) == b""
+    assert w.keep_alive
+
+
+def test_app_transfer_encoding_chunked_is_replaced_by_ours() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, [(b"Transfer-Encoding", b"chunked")])
+    assert raw.lower().count(b"transfer-encoding") == 1
+    assert w.body(b"ab", False) == b"2\r\nab\r\n0\r\n\r\n"
+    w = ResponseWriter(b"GET", "1.0", True, date_header=False)
+    raw = w.start(200, [(b"Transfer-Encoding", b"chunked")])
+    assert b"transfer-encoding" not in raw.lower()  # RFC 9112 §6.1: never to HTTP/1.0
+    assert w.body(b"ab", False) == b"ab"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"transfer-encoding", b"gzip")],
+        [(b"transfer-encoding", b"gzip, chunked")],
+        [(b"transfer-encoding", b"chunked"), (b"content-length", b"3")],
+    ],
+)
+def test_app_transfer_encoding_otherwise_refused(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(ProtocolError) as info:
+        ResponseWriter(b"GET", "1.1", True).start(200, headers)
+    assert info.value.status == 500
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-a", b"b\r\nSet-Cookie: evil=1"),
+        (b"x-a", b"b\nc"),
+        (b"x-a", b"b\rc"),
+        (b"x-a", b"b\x00c"),
+        (b"x-a", b"b\x01c"),
+        (b"x a", b"b"),
+        (b"x:a", b"b"),
+        (b"x\r\na", b"b"),
+        (b"", b"b"),
+        (b"x-\xff", b"b"),
+        ("x-a", b"b"),
+        (b"x-a", "b"),
+        (b"x-a", 3),
+    ],
+)
+def test_header_injection_and_bad_types_refused(header: tuple[object, object]) -> None:
+    w = ResponseWriter(b"GET", "1.1", True)
+    with pytest.raises(ProtocolError) as info:
+        w.start(200, [header])  # type: ignore[list-item]
+    assert info.value.status == 500
+
+
+def test_obs_text_and_tab_in_values_allowed() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, [(b"x-a", b"caf\xc3\xa9\tok"), (b"content-length", b"0")])
+    assert b"x-a: caf\xc3\xa9\tok\r\n" in raw
+
+
+@pytest.mark.parametrize("status", [99, 1000, -1, True, "200", 200.0])
+def test_bad_status_refused(status: object) -> None:
+    with pytest.raises(ProtocolError):
+        ResponseWriter(b"GET", "1.1", True).start(status, [])  # type: ignore[arg-type]
+
+
+def test_unknown_status_has_empty_reason() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    assert w.start(599, [(b"content-length", b"0")]).startswith(b"HTTP/1.1 599 \r\n")
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    assert w.start(418, [(b"content-length", b"0")]).startswith(b"HTTP/1.1 418 I'm a Teapot\r\n")
+
+
+def test_start_twice_and_body_before_start_refused() -> None:
+    w = ResponseWriter(b"GET", "1.1", True)
+    with pytest.raises(ProtocolError):
+        w.body(b"x", False)
+    w.start(200, [])
+    with pytest.raises(ProtocolError):
+        w.start(200, [])
+
+
+def test_body_types() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    w.start(200, [(b"content-length", b"4")])
+    assert w.body(bytearray(b"ab"), True) == b"ab"  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError):
+        w.body("cd", False)  # type: ignore[arg-type]
+
+
+def test_defaults_added_only_when_the_app_did_not_set_the_name() -> None:
+    defaults = [(b"server", b"asgi-magic"), (b"x-frame-options", b"DENY")]
+    w = ResponseWriter(b"GET", "1.1", True, defaults, date_header=False)
+    raw = w.start(200, [(b"Server", b"mine"), (b"content-length", b"0")])
+    _, lines, _ = split_head(raw)
+    assert lines == [b"x-frame-options: DENY", b"Server: mine", b"content-length: 0"]
+
+
+def test_invalid_default_header_refused() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, [(b"x", b"a\r\nb")])
+    with pytest.raises(ProtocolError):
+        w.start(200, [])
+
+
+def test_date_header_switchable_and_app_date_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_writer, "_clock", lambda: 784111777.5)
+    w = ResponseWriter(b"GET", "1.1", True)
+    raw = w.start(200, [(b"content-length", b"0")])
+    assert b"date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" in raw
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    assert b"date" not in w.start(200, [(b"content-length", b"0")])
+    w = ResponseWriter(b"GET", "1.1", True)
+    raw = w.start(200, [(b"Date", b"x"), (b"content-length", b"0")])
+    assert raw.lower().count(b"date:") == 1
+
+
+def test_http_date_is_formatted_once_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_700_000_000.1]
+    calls = []
+    real = _writer.time.gmtime
+
+    def counting_gmtime(second: float) -> object:
+        calls.append(second)
+        return real(second)
+
+    monkeypatch.setattr(_writer, "_clock", lambda: now[0])
+    monkeypatch.setattr(_writer.time, "gmtime", counting_gmtime)
+    first = http_date()
+    assert first == b"Tue, 14 Nov 2023 22:13:20 GMT"
+    now[0] = 1_700_000_000.9
+    assert http_date() is first
+    assert len(calls) <= 1
+    now[0] = 1_700_000_001.0
+    assert http_date() == b"Tue, 14 Nov 2023 22:13:21 GMT"
+    assert len(calls) <= 2 and calls[-1] == 1_700_000_001
+
+
+def test_http_date_is_locale_free_imf_fixdate() -> None:
+    import email.utils
+
+    value = http_date().decode()
+    parsed = email.utils.parsedate_to_datetime(value)
+    assert value.endswith(" GMT") and parsed is not None and len(value) == 29
+
+
+def test_informational_response() -> None:
+    assert informational_response() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert informational_response(103, [(b"link", b"</a.css>; rel=preload")]) == (
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n"
+    )
+    with pytest.raises(ProtocolError):
+        informational_response(200)
+    with pytest.raises(ProtocolError):
+        informational_response(103, [(b"link", b"a\r\nb")])
+
+
+def test_error_response(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_writer, "_clock", lambda: 784111777)
+    raw = error_response(431, "request head too large")
+    status_line, lines, body = split_head(raw)
+    assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert b"connection: close" in lines
+    assert b"server: asgi-magic" in lines
+    assert b"date: Sun, 06 Nov 1994 08:49:37 GMT" in lines
+    assert b"content-type: text/plain; charset=utf-8" in lines
+    assert body == b"request head too large\n"
+    assert b"content-length: %d" % len(body) in lines
+    raw = error_response(400, "bad", date_header=False, server_header=None)
+    assert b"date:" not in raw and b"server:" not in raw
+    with pytest.raises(ValueError):
+        error_response(99, "x")
+    with pytest.raises(ProtocolError):
+        error_response(500, "x", server_header=b"a\r\nb")
+
+
+def test_writer_output_parses_back() -> None:
+    """A response we write is read back correctly by the stdlib client parser."""
+    import http.client
+    import io
+
+    w = ResponseWriter(b"GET", "1.1", True, SERVER)
+    raw = w.start(201, [(b"x-a", b"1")]) + w.body(b"hello ", True) + w.body(b"world", False)
+
+    class FakeSocket:
+        def makefile(self, mode: str) -> io.BytesIO:
+            return io.BytesIO(raw)
+
+    response = http.client.HTTPResponse(FakeSocket())  # type: ignore[arg-type]
+    response.begin()
+    assert response.status == 201
+    assert response.getheader("x-a") == "1"
+    assert response.read() == b"hello world"
