@@ -73,6 +73,22 @@ def _header(text: str) -> tuple[str, str]:
     return (name, value.strip())
 
 
+def _forwarded_allow_ips(text: str) -> str:
+    from asgi_magic.server.proxy_headers import ProxyTrust
+
+    try:
+        ProxyTrust(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _web_concurrency() -> int | None:
+    # As uvicorn: platforms such as Heroku say how many processes fit.
+    value = os.environ.get("WEB_CONCURRENCY", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from asgi_magic import __version__
 
@@ -213,6 +229,26 @@ def build_parser() -> argparse.ArgumentParser:
     a("--ssl-certfile", default=None, help="TLS certificate chain file")
     a("--ssl-keyfile-password", default=None, help="password of the TLS key")
     a("--ssl-ca-certs", default=None, help="CA bundle to verify client certificates")
+    a(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="take client address and scheme from X-Forwarded-For/-Proto and Forwarded "
+        "when the peer is in --forwarded-allow-ips",
+    )
+    a(
+        "--forwarded-allow-ips",
+        type=_forwarded_allow_ips,
+        default=None,
+        help="comma-separated IPs, CIDR networks, 'unix:' or '*' trusted to send proxy "
+        "headers; default: $FORWARDED_ALLOW_IPS, else 127.0.0.1",
+    )
+    a(
+        "--workers",
+        type=_positive_int,
+        default=_web_concurrency(),
+        help="number of worker processes (default: $WEB_CONCURRENCY, else 1)",
+    )
     return p
 
 
@@ -259,6 +295,14 @@ def run_config(config: Config) -> None:
     except ImportError:
         sys.stderr.write("Error: --loop uvloop given but uvloop is not installed\n")
         sys.exit(1)
+    if config.workers is not None and config.workers > 1:
+        # The supervisor binds once and runs the server in worker processes.
+        from asgi_magic.server.supervisor import run_supervisor
+
+        code = run_supervisor(config)
+        if code:
+            sys.exit(code)
+        return
     # Import the app before the loop starts so an import error is one clean line.
     try:
         config.app = load_app(config)

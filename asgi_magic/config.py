@@ -87,3 +87,9 @@ class Config:
 
     # processes
     workers: int | None = None
+
+    # proxy headers (server/proxy_headers.py): rewrite client/scheme from
+    # X-Forwarded-For/-Proto and RFC 7239 Forwarded, only for a trusted peer.
+    proxy_headers: bool = True
+    forwarded_allow_ips: list[str] | str | None = None
+    """IPs, CIDR networks, ``*`` or ``unix:``; None: $FORWARDED_ALLOW_IPS else 127.0.0.1."""

@@ -9,13 +9,19 @@ is written: the server answers 500 (before the head left) or closes the connecti
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from http import HTTPStatus
 
-from ._abnf import DIGITS_RE, FIELD_VALUE_BYTES, TCHAR
+from ._abnf import FIELD_VALUE_BYTES, TCHAR
 from ._errors import ProtocolError
 
-__all__ = ["ResponseWriter", "error_response", "http_date", "informational_response"]
+__all__ = [
+    "ResponseWriter",
+    "WriterDefaults",
+    "error_response",
+    "http_date",
+    "informational_response",
+]
 
 HeaderPairs = Iterable[tuple[bytes, bytes]]
 
@@ -82,12 +88,6 @@ for _status in HTTPStatus:
     _status_line(_status.value)
 
 
-def _check_status(status: int) -> None:
-    # RFC 9110 §15: status-code is three digits; bool is an int but never a status.
-    if type(status) is not int or not 100 <= status <= 999:
-        raise ProtocolError(500, f"invalid status code {status!r}")
-
-
 def _check_fields(names: list[bytes], values: list[bytes]) -> None:
     """Refuse non-token names and values with CR, LF, NUL or other controls.
 
@@ -103,6 +103,96 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
         raise ProtocolError(500, "response header names and values must be bytes") from None
 
 
+# Response field names already checked as tokens, mapped to their lower-cased form: apps
+# send the same few names on every response, so one dict lookup replaces the token check
+# and ``lower()``. Bounded, so an app inventing names cannot grow it.
+_NAMES: dict[bytes, bytes] = {}
+_NAMES_SIZE = 512
+
+
+def _new_name(name: bytes) -> bytes:
+    # RFC 9110 §5.1: field-name = token (a non-bytes name raises TypeError here).
+    if not name or name.translate(None, TCHAR):
+        raise ProtocolError(500, "invalid response header name")
+    lname = name.lower()
+    if len(_NAMES) < _NAMES_SIZE:
+        _NAMES[name] = lname
+    return lname
+
+
+# b"\r\n" * n for the line ends a valid block of n field lines leaves after translate.
+_CRLFS = [b"\r\n" * n for n in range(64)]
+
+
+def _app_fields(
+    headers: tuple[tuple[bytes, bytes], ...], drop_length: bool
+) -> tuple[bytes, tuple[bytes, ...], int | None, bool, bool]:
+    """Check the application's header list and join it: ``(block, lower-cased names,
+    Content-Length, Connection has close, Connection was sent)``. ``drop_length``: the
+    status may carry no Content-Length (1xx, 204: RFC 9110 §8.6 MUST NOT), drop it."""
+    parts: list[bytes] = []
+    names: list[bytes] = []
+    content_length: int | None = None
+    transfer_encoding = False
+    app_close = False
+    app_connection = False
+    try:
+        for name, value in headers:
+            lname = _NAMES.get(name)
+            if lname is None:
+                lname = _new_name(name)
+            if lname in _FRAMING_FIELDS:
+                if lname == b"content-length":
+                    if drop_length:
+                        continue
+                    value = value.strip(b" \t")
+                    # RFC 9110 §8.6: Content-Length = 1*DIGIT (bytes.isdigit is ASCII).
+                    if not value.isdigit():
+                        raise ProtocolError(500, "invalid Content-Length from the application")
+                    if content_length is not None:
+                        if int(value) != content_length:
+                            raise ProtocolError(500, "conflicting Content-Length values")
+                        continue
+                    content_length = int(value)
+                elif lname == b"transfer-encoding":
+                    if [v.strip(b" \t").lower() for v in value.split(b",")] != [b"chunked"]:
+                        raise ProtocolError(
+                            500, "unsupported Transfer-Encoding from the application"
+                        )
+                    transfer_encoding = True
+                    continue
+                else:
+                    app_connection = True
+                    tokens = [v.strip(b" \t").lower() for v in value.split(b",")]
+                    if b"close" in tokens:
+                        app_close = True
+            parts += (name, b": ", value, b"\r\n")
+            names.append(lname)
+        app_block = b"".join(parts)
+    except (TypeError, AttributeError):
+        raise ProtocolError(500, "response header names and values must be bytes") from None
+    if transfer_encoding and content_length is not None:
+        raise ProtocolError(500, "both Content-Length and Transfer-Encoding from the application")
+    count = len(names)
+    if count:
+        # RFC 9110 §5.5: field values are VCHAR / obs-text with SP and HTAB inside; the
+        # names are tokens already. One C pass over the whole block: deleting every
+        # allowed byte must leave exactly the line ends (a CR, LF, NUL or other control
+        # in a value is left behind).
+        rest = app_block.translate(None, FIELD_VALUE_BYTES)
+        if rest != (_CRLFS[count] if count < 64 else b"\r\n" * count):
+            raise ProtocolError(500, "invalid response header value (CR, LF, NUL or control)")
+    return app_block, tuple(names), content_length, app_close, app_connection
+
+
+# Header lists already checked, by value (with the drop_length flag) → _app_fields().
+_APP_FIELDS: dict[
+    tuple[tuple[tuple[bytes, bytes], ...], bool],
+    tuple[bytes, tuple[bytes, ...], int | None, bool, bool],
+] = {}
+_APP_FIELDS_SIZE = 256
+_APP_FIELDS_MAX_BLOCK = 1024
+
 # -- The writer --------------------------------------------------------------------------
 
 _NOT_STARTED = 0
@@ -114,12 +204,75 @@ _CLOSE = 4  # HTTP/1.0 without a length: the end of the body is the connection c
 _FRAMING_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
+class WriterDefaults:
+    """The headers a server adds to every response, validated and joined once.
+
+    Build one per server (``WriterDefaults(pairs)``) and pass it to every
+    ``ResponseWriter``: ``start()`` then appends one ready ``bytes`` block instead of
+    re-checking the same names and values on every request. Invalid defaults are not
+    raised here but by every ``start()`` (``ProtocolError(500)``), as before.
+    """
+
+    __slots__ = ("block", "error", "has_date", "lines", "names", "pairs")
+
+    def __init__(self, pairs: HeaderPairs = ()) -> None:
+        self.pairs: tuple[tuple[bytes, bytes], ...] = tuple(pairs)
+        self.error: str | None = None
+        self.names: tuple[bytes, ...] = ()
+        self.lines: tuple[bytes, ...] = ()
+        self.block = b""
+        self.has_date = False
+        try:
+            names = [name.lower() for name, _ in self.pairs]
+            _check_fields(names, [value for _, value in self.pairs])
+            lines = [name + b": " + value + b"\r\n" for name, value in self.pairs]
+        except (TypeError, AttributeError, ValueError):
+            self.error = "response header names and values must be bytes"
+            return
+        except ProtocolError as exc:
+            self.error = exc.reason
+            return
+        self.names = tuple(names)
+        self.lines = tuple(lines)
+        self.block = b"".join(lines)
+        self.has_date = b"date" in self.names
+
+    @property
+    def server(self) -> bytes | None:
+        """The ``server`` value among the defaults, if any."""
+        for name, value in self.pairs:
+            if name.lower() == b"server":
+                return value
+        return None
+
+    def without(self, names: Collection[bytes]) -> bytes:
+        """The default lines whose (lower-cased) name is not in ``names``."""
+        return b"".join(
+            line for name, line in zip(self.names, self.lines, strict=True) if name not in names
+        )
+
+    @classmethod
+    def of(cls, pairs: HeaderPairs) -> WriterDefaults:
+        """A shared instance for ``pairs`` (callers that pass plain pairs each time)."""
+        key = tuple(pairs)
+        found = _DEFAULTS_CACHE.get(key)
+        if found is None:
+            found = cls(key)
+            if len(_DEFAULTS_CACHE) >= 64:
+                _DEFAULTS_CACHE.clear()  # bounded
+            _DEFAULTS_CACHE[key] = found
+        return found
+
+
+_DEFAULTS_CACHE: dict[tuple[tuple[bytes, bytes], ...], WriterDefaults] = {}
+
+
 class ResponseWriter:
     """Serialises one response to one request (a new writer per request)."""
 
     __slots__ = (
         "_date_header",
-        "_default_headers",
+        "_defaults",
         "_head_request",
         "_http11",
         "_mode",
@@ -133,12 +286,14 @@ class ResponseWriter:
         request_method: bytes,
         http_version: str,
         keep_alive: bool,
-        default_headers: HeaderPairs = (),
+        default_headers: HeaderPairs | WriterDefaults = (),
         date_header: bool = True,
     ) -> None:
         self._head_request = request_method == b"HEAD"
         self._http11 = http_version == "1.1"
-        self._default_headers = default_headers
+        if type(default_headers) is not WriterDefaults:
+            default_headers = WriterDefaults.of(default_headers)  # type: ignore[arg-type]
+        self._defaults: WriterDefaults = default_headers  # type: ignore[assignment]
         self._date_header = date_header
         self._mode = _NOT_STARTED
         self._remaining = 0
@@ -160,85 +315,75 @@ class ResponseWriter:
         """
         if self._mode != _NOT_STARTED:
             raise ProtocolError(500, "response already started")
-        _check_status(status)
-        parts = [_status_line(status), b""]  # [1]: default headers, filled in below
-        names: list[bytes] = []
-        values: list[bytes] = []
-        content_length: bytes | None = None
-        transfer_encoding = False
-        app_close = False
-        app_connection = False
+        # RFC 9110 §15: status-code is three digits; bool is an int but never a status.
+        if type(status) is not int or not 100 <= status <= 999:
+            raise ProtocolError(500, f"invalid status code {status!r}")
+        status_line = _STATUS_LINES.get(status) or _status_line(status)
+        # Apps answer with the same few header lists again and again: the checked and
+        # joined block is looked up by value (a bounded map), so only a list not seen
+        # recently is walked and validated in Python.
+        drop_length = status < 200 or status == 204
         try:
-            for name, value in headers:
-                lname = name.lower()
-                if lname in _FRAMING_FIELDS:
-                    if lname == b"content-length":
-                        if status < 200 or status == 204:
-                            continue
-                        value = value.strip(b" \t")
-                        if DIGITS_RE.fullmatch(value) is None:
-                            raise ProtocolError(500, "invalid Content-Length from the application")
-                        if content_length is not None:
-                            if int(value) != int(content_length):
-                                raise ProtocolError(500, "conflicting Content-Length values")
-                            continue
-                        content_length = value
-                    elif lname == b"transfer-encoding":
-                        if [v.strip(b" \t").lower() for v in value.split(b",")] != [b"chunked"]:
-                            raise ProtocolError(
-                                500, "unsupported Transfer-Encoding from the application"
-                            )
-                        transfer_encoding = True
-                        continue
-                    else:
-                        app_connection = True
-                        tokens = [v.strip(b" \t").lower() for v in value.split(b",")]
-                        if b"close" in tokens:
-                            app_close = True
-                parts += (name, b": ", value, b"\r\n")
-                names.append(lname)
-                values.append(value)
-        except (TypeError, AttributeError):
-            raise ProtocolError(500, "response header names and values must be bytes") from None
-        if transfer_encoding and content_length is not None:
-            raise ProtocolError(
-                500, "both Content-Length and Transfer-Encoding from the application"
-            )
+            items = tuple(headers)
+        except TypeError:
+            raise ProtocolError(500, "response headers must be an iterable of pairs") from None
+        try:
+            fields = _APP_FIELDS.get((items, drop_length))
+        except TypeError:  # an unhashable member (a bytearray …): checked, never cached
+            fields = _app_fields(items, drop_length)
+        else:
+            if fields is None:
+                fields = _app_fields(items, drop_length)
+                if len(fields[0]) <= _APP_FIELDS_MAX_BLOCK and b"set-cookie" not in fields[1]:
+                    # Never a Set-Cookie: credentials must not outlive their response.
+                    if len(_APP_FIELDS) >= _APP_FIELDS_SIZE:
+                        _APP_FIELDS.clear()  # bounded: start over rather than grow
+                    _APP_FIELDS[(items, drop_length)] = fields
+        app_block, names, content_length, app_close, app_connection = fields
+        count = len(names)
 
-        defaults: list[bytes] = []
-        for name, value in self._default_headers:
-            if name.lower() not in names:
-                defaults += (name, b": ", value, b"\r\n")
-                names.append(name)
-                values.append(value)
-        _check_fields(names, values)
-        if self._date_header and b"date" not in names:
-            defaults.append(_date_header_line())
-        if defaults:
-            parts[1] = b"".join(defaults)
+        # The server's defaults were validated and joined once (WriterDefaults); only a
+        # name the application sent itself makes us pick them apart.
+        defaults = self._defaults
+        if defaults.error is not None:
+            raise ProtocolError(500, defaults.error)
+        block = defaults.block
+        date = self._date_header and not defaults.has_date
+        if count:
+            for lname in defaults.names:
+                if lname in names:
+                    block = defaults.without(names)
+                    break
+            if date and b"date" in names:
+                date = False
 
         keep_alive = self.keep_alive and not app_close
+        tail = b"\r\n"
         if self._head_request or status < 200 or status == 204 or status == 304:
             self._mode = _NO_BODY
         elif content_length is not None:
             self._mode = _LENGTH
-            self._remaining = int(content_length)
+            self._remaining = content_length
         elif self._http11:
             self._mode = _CHUNKED
-            parts.append(b"transfer-encoding: chunked\r\n")
+            tail = b"transfer-encoding: chunked\r\n\r\n"
         else:
             self._mode = _CLOSE
             keep_alive = False
         if self._http11:
             # RFC 9112 §9.6: a server that is going to close MUST send "close".
             if not keep_alive and not app_close:
-                parts.append(b"connection: close\r\n")
+                tail = b"connection: close\r\n" + tail
         elif keep_alive and not app_connection:
             # RFC 9112 §9.3: HTTP/1.0 persistence needs an explicit keep-alive.
-            parts.append(b"connection: keep-alive\r\n")
+            tail = b"connection: keep-alive\r\n" + tail
         self.keep_alive = keep_alive
-        parts.append(b"\r\n")
-        return b"".join(parts)
+        if date:
+            second = int(_clock())
+            if second != _date_second:
+                _refresh_date(second)
+            return b"".join((status_line, block, _date_line, app_block, tail))
+        return b"".join((status_line, block, app_block, tail))
 
     def body(self, data: bytes, more_body: bool = False) -> bytes:
         """The wire bytes for one piece of body; ``more_body=False`` ends the response."""
@@ -276,6 +421,43 @@ class ResponseWriter:
             # what the application sends is discarded.
             return b""
         return data  # _CLOSE
+
+    @property
+    def bodiless(self) -> bool:
+        """After ``start()``: the response carries no content (HEAD, 1xx, 204, 304), so
+        whatever ``body()`` is given is discarded."""
+        return self._mode == _NO_BODY
+
+    @property
+    def out_of_band_ok(self) -> bool:
+        """Whether body bytes may go out unframed, past this writer (e.g. ``sendfile``):
+        true once started with a Content-Length or close-delimited framing and not
+        finished. Chunked and bodiless responses must go through ``body()``."""
+        return (self._mode == _LENGTH or self._mode == _CLOSE) and not self.finished
+
+    def out_of_band(self, count: int, more_body: bool = False) -> None:
+        """Account for ``count`` body bytes the caller writes itself, unframed.
+
+        Call it *before* writing them: it enforces the Content-Length exactly as
+        ``body()`` does (``ProtocolError(500)``, nothing counted), so bytes beyond the
+        declared length never reach the wire (RFC 9112 §6.3: they would be read as the
+        start of the next response). Only valid while ``out_of_band_ok``.
+        """
+        if not self.out_of_band_ok:
+            raise ProtocolError(500, "out-of-band body needs Content-Length or close framing")
+        if type(count) is not int or count < 0:
+            raise ValueError(f"invalid out-of-band byte count {count!r}")
+        if self._mode == _LENGTH:
+            remaining = self._remaining - count
+            if remaining < 0:
+                self.keep_alive = False
+                raise ProtocolError(500, "response body longer than its Content-Length")
+            if not more_body and remaining:
+                self.keep_alive = False
+                raise ProtocolError(500, "response body shorter than its Content-Length")
+            self._remaining = remaining
+        if not more_body:
+            self.finished = True
 
 
 def informational_response(status: int = 100, headers: HeaderPairs = ()) -> bytes:

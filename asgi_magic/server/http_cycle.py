@@ -12,9 +12,10 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
+from asgi_magic.http11._writer import WriterDefaults
 
 __all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle"]
 
@@ -28,6 +29,9 @@ access_logger = logging.getLogger("asgi_magic.access")
 BODY_HIGH_WATER = 64 * 1024
 # Chunk size for http.response.pathsend when the file is read and written in pieces.
 PATHSEND_CHUNK = 256 * 1024
+# Files smaller than this are read and written: sendfile's setup (waiting for the
+# write buffer to drain) costs more than copying a few pages.
+SENDFILE_MIN = 64 * 1024
 # Head and body are joined into one write below this size (one syscall, one packet);
 # above it the join would copy a large body just to save a write.
 _JOIN_LIMIT = 64 * 1024
@@ -53,6 +57,17 @@ class CycleOwner(Protocol):
     def response_complete(self, cycle: HTTPCycle) -> None: ...
 
     def abort(self) -> None: ...
+
+    def can_sendfile(self) -> bool:
+        """Whether ``sendfile`` is available (no TLS, a real socket)."""
+        ...
+
+    def sendfile(self, file: BinaryIO, offset: int, count: int) -> Awaitable[int]:
+        """Send ``count`` bytes of ``file`` from ``offset`` after what was written.
+
+        Resolves to the bytes sent (fewer only if the file was shorter); raises
+        ``ClientDisconnected`` if the client goes."""
+        ...
 
 
 SendHandler = Callable[["HTTPCycle", Any], "Awaitable[None] | None"]
@@ -90,7 +105,7 @@ class HTTPCycle:
         scope: dict[str, Any],
         request: http11.Request,
         owner: CycleOwner,
-        default_headers: list[tuple[bytes, bytes]],
+        default_headers: WriterDefaults,
         date_header: bool,
         access_log: bool,
     ) -> None:
@@ -202,10 +217,7 @@ class HTTPCycle:
         self.status = 500
         self.response_started = True
         self.response_complete = True
-        server = None
-        for name, value in self._default_headers:
-            if name == b"server":
-                server = value
+        server = self._default_headers.server
         self.owner.write(
             http11.error_response(
                 500, "Internal Server Error", date_header=self._date_header, server_header=server
@@ -331,6 +343,29 @@ class HTTPCycle:
             if head is not None:
                 self._head = None
                 owner.write(head)
+            size = os.fstat(file.fileno()).st_size
+            if writer.bodiless:
+                # HEAD, 204, 304: the content is not sent, so it is not read either.
+                writer.body(b"", False)
+                self._finish()
+                return
+            if size >= SENDFILE_MIN and writer.out_of_band_ok and owner.can_sendfile():
+                # Zero copy: the kernel moves the file to the socket. The writer counts
+                # the bytes first, so a file longer than the declared Content-Length
+                # sends nothing past the head (ProtocolError, connection closed).
+                writer.out_of_band(size)
+                try:
+                    sent = await owner.sendfile(file, 0, size)
+                except ClientDisconnected:
+                    self.disconnected = True  # seen here before connection_lost runs
+                    raise
+                if sent != size:
+                    # The file shrank under us: the response is short of its framing
+                    # and the connection cannot be reused.
+                    writer.keep_alive = False
+                    raise RuntimeError("file changed size during http.response.pathsend")
+                self._finish()
+                return
             while True:
                 chunk = file.read(PATHSEND_CHUNK)
                 if not chunk:

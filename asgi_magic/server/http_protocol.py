@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, BinaryIO
 
 from asgi_magic import http11
 from asgi_magic.config import Config
+from asgi_magic.http11._writer import WriterDefaults
 from asgi_magic.server._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
-from asgi_magic.server.http_cycle import HTTPCycle
+from asgi_magic.server.http_cycle import ClientDisconnected, HTTPCycle
+from asgi_magic.server.proxy_headers import proxy_for_peer
 from asgi_magic.server.state import ServerState
 
 __all__ = ["HTTPProtocol", "limits_from_config"]
@@ -30,6 +33,15 @@ _Request = http11.Request
 _Data = http11.Data
 _EndOfMessage = http11.EndOfMessage
 _ProtocolError = http11.ProtocolError
+
+_NO_LOOP_SENDFILE = asyncio.AbstractEventLoop.sendfile
+_os_sendfile = getattr(os, "sendfile", None)
+
+# The usual methods as ready str objects: no decode per request.
+_METHODS = {
+    m: m.decode("ascii")
+    for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
+}
 
 _ASGI_VERSION = "3.0"
 _SPEC_VERSION = "2.4"
@@ -77,7 +89,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.root_path = config.root_path
         self._raw_root = config.root_path.encode("utf-8")
-        self.default_headers = server_state.default_headers
+        # Validated and joined once, shared by every response of every connection.
+        self.default_headers = WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
         self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
         self.ws_enabled = config.ws != "none"
@@ -108,6 +121,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.client = get_remote_addr(transport)
         self.server = get_local_addr(transport)
         self.scheme = "https" if is_ssl(transport) else "http"
+        # Proxy headers: decided once per connection; None unless the peer is trusted.
+        self.proxy = proxy_for_peer(self.config, self.client)
         if error_logger.isEnabledFor(5):
             error_logger.log(5, "%s - connection made", self._client_str())
         self._arm_wait_timer()
@@ -241,7 +256,7 @@ class HTTPProtocol(asyncio.Protocol):
             "http_version": request.http_version,
             # RFC 9110 §9.1: methods are case-sensitive; sent as received (the parser
             # admits only tokens, so this is ASCII).
-            "method": request.method.decode("ascii"),
+            "method": _METHODS.get(request.method) or request.method.decode("ascii"),
             "scheme": self.scheme,
             "path": root + path if root else path,
             "raw_path": self._raw_root + raw_path if root else raw_path,
@@ -253,6 +268,8 @@ class HTTPProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
             "extensions": {"http.response.pathsend": {}},
         }
+        if self.proxy is not None:
+            self.proxy.rewrite_scope(scope)
         cycle = HTTPCycle(
             scope,
             request,
@@ -314,6 +331,80 @@ class HTTPProtocol(asyncio.Protocol):
         if transport is not None and not self._closing:
             self._closing = True
             transport.close()
+
+    def can_sendfile(self) -> bool:
+        transport = self.transport
+        if transport is None or self._closing or _os_sendfile is None:
+            return False
+        # TLS must encrypt in user space; only a plain socket can take a file directly.
+        return transport.get_extra_info("socket") is not None and not is_ssl(transport)
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> int:
+        transport = self.transport
+        if transport is None:
+            raise ClientDisconnected("the client has disconnected")
+        loop = self.loop
+        try:
+            if type(loop).sendfile is not _NO_LOOP_SENDFILE:
+                # The standard loop's native path: it waits for the transport's buffer
+                # to drain, then hands the file to the kernel (os.sendfile).
+                return await loop.sendfile(transport, file, offset, count)
+            return await self._sendfile_fd(transport, file, offset, count)
+        except (ConnectionError, ClientDisconnected):
+            self.abort()
+            raise ClientDisconnected("the client has disconnected") from None
+        except (OSError, RuntimeError):
+            if self.transport is None:
+                raise ClientDisconnected("the client has disconnected") from None
+            raise
+
+    async def _sendfile_fd(
+        self, transport: asyncio.Transport, file: BinaryIO, offset: int, count: int
+    ) -> int:
+        """os.sendfile on the socket, for loops without loop.sendfile (uvloop).
+
+        Only ever with the transport's write buffer empty, so the file's bytes follow
+        everything written before, and with the socket non-blocking: when the kernel's
+        buffer is full we wait for writability on a duplicate descriptor (the loop
+        refuses watchers on a descriptor its transport owns)."""
+        loop = self.loop
+        while transport.get_write_buffer_size():
+            # Resume fires only once the buffer is empty while the low mark is 0.
+            low, high = transport.get_write_buffer_limits()
+            transport.set_write_buffer_limits(high=0, low=0)
+            try:
+                await self.drain()
+            finally:
+                if self.transport is not None:
+                    transport.set_write_buffer_limits(high=high, low=low)
+            if self.transport is None:
+                raise ClientDisconnected("the client has disconnected")
+        fd = os.dup(transport.get_extra_info("socket").fileno())
+        try:
+            in_fd = file.fileno()
+            sent = 0
+            while sent < count:
+                if self.transport is None:
+                    raise ClientDisconnected("the client has disconnected")
+                try:
+                    n = os.sendfile(fd, in_fd, offset + sent, count - sent)
+                except BlockingIOError:
+                    waiter: asyncio.Future[None] = loop.create_future()
+                    # connection_lost and resume_writing also wake it: a spurious
+                    # wake-up only retries the send.
+                    self._drain_waiters.append(waiter)
+                    loop.add_writer(fd, _wake, waiter)
+                    try:
+                        await waiter
+                    finally:
+                        loop.remove_writer(fd)
+                    continue
+                if n == 0:
+                    break  # the file ended early
+                sent += n
+            return sent
+        finally:
+            os.close(fd)
 
     def response_complete(self, cycle: HTTPCycle) -> None:
         self.server_state.total_requests += 1
@@ -439,6 +530,11 @@ class HTTPProtocol(asyncio.Protocol):
             transport.close()
         else:
             cycle.keep_alive = False
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _PendingUpgrade:

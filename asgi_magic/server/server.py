@@ -17,6 +17,7 @@ from asgi_magic.server._sockets import bind_sockets, describe_socket
 from asgi_magic.server.http_protocol import HTTPProtocol, limits_from_config
 from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
+from asgi_magic.server.proxy_headers import trust_from_config
 from asgi_magic.server.state import ServerState
 
 __all__ = ["Server", "load_app", "default_headers"]
@@ -92,6 +93,13 @@ class Server:
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         config = self.config
         set_levels(config.log_level, config.access_log)
+        if config.proxy_headers:
+            try:  # a bad --forwarded-allow-ips is a startup error, not a per-request one
+                trust_from_config(config)
+            except ValueError as exc:
+                logger.error("%s", exc)
+                self.exit_code = 1
+                return
         app = load_app(config)
         self.server_state.default_headers = default_headers(config)
         loop = asyncio.get_running_loop()

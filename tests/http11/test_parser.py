@@ -691,3 +691,56 @@ def parse_one_fast(data: bytes) -> Request:
     request = parser.next_event()
     assert isinstance(request, Request)
     return request
+
+
+# -- a head repeated on a kept-alive connection gives an independent Request ---------------
+
+
+def _next_request(parser: RequestParser, data: bytes) -> Request:
+    parser.feed(data)
+    event = parser.next_event()
+    assert isinstance(event, Request)
+    assert isinstance(parser.next_event(), EndOfMessage)
+    parser.start_next_cycle()
+    return event
+
+
+def test_repeated_head_gives_an_equal_request_with_its_own_headers_list() -> None:
+    parser = RequestParser()
+    data = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nConnection: close\r\n\r\n"
+    first = _next_request(parser, data)
+    first.headers.append((b"x-injected", b"by the app"))
+    first.headers[0] = (b"host", b"changed")
+    second = _next_request(parser, data)
+    assert second.headers == [(b"host", b"x"), (b"x-a", b"1"), (b"connection", b"close")]
+    assert second.headers is not first.headers
+    assert (second.method, second.path, second.query, second.host, second.keep_alive) == (
+        b"GET", b"/a", b"b=1", b"x", False,
+    )  # fmt: skip
+
+
+def test_a_different_head_is_parsed_afresh() -> None:
+    parser = RequestParser()
+    a = _next_request(parser, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    b = _next_request(parser, b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert (a.path, a.keep_alive) == (b"/a", True)
+    assert (b.path, b.keep_alive) == (b"/b", False)
+    with pytest.raises(ProtocolError):
+        _next_request(parser, b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX: \x01\r\n\r\n")
+
+
+def test_repeated_head_with_a_body_frames_each_body() -> None:
+    parser = RequestParser()
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+    parser.feed(head + b"abc" + head + b"def")
+    bodies = []
+    for _ in range(2):
+        request = parser.next_event()
+        assert isinstance(request, Request) and request.content_length == 3
+        data = parser.next_event()
+        assert isinstance(data, Data)
+        bodies.append(data.data)
+        assert isinstance(parser.next_event(), EndOfMessage)
+        parser.start_next_cycle()
+    assert bodies == [b"abc", b"def"]
+    assert parser.next_event() is NEED_DATA

@@ -326,3 +326,162 @@ def test_writer_output_parses_back() -> None:
     assert response.status == 201
     assert response.getheader("x-a") == "1"
     assert response.read() == b"hello world"
+
+
+# -- WriterDefaults: the server's headers validated and joined once --------------------
+
+
+def test_writer_defaults_are_joined_once_and_shared() -> None:
+    defaults = _writer.WriterDefaults([(b"Server", b"asgi-magic"), (b"x-frame-options", b"DENY")])
+    assert defaults.block == b"Server: asgi-magic\r\nx-frame-options: DENY\r\n"
+    assert defaults.names == (b"server", b"x-frame-options")
+    assert defaults.server == b"asgi-magic"
+    assert _writer.WriterDefaults.of(SERVER) is _writer.WriterDefaults.of(list(SERVER))
+    w = ResponseWriter(b"GET", "1.1", True, defaults, date_header=False)
+    raw = w.start(200, [(b"content-length", b"0")])
+    assert raw == (
+        b"HTTP/1.1 200 OK\r\nServer: asgi-magic\r\nx-frame-options: DENY\r\n"
+        b"content-length: 0\r\n\r\n"
+    )
+
+
+def test_app_header_replaces_the_default_of_the_same_name() -> None:
+    defaults = _writer.WriterDefaults([(b"server", b"asgi-magic"), (b"x-a", b"1")])
+    w = ResponseWriter(b"GET", "1.1", True, defaults, date_header=True)
+    _, lines, _ = split_head(w.start(200, [(b"Server", b"mine"), (b"Date", b"then")]))
+    assert lines == [b"x-a: 1", b"Server: mine", b"Date: then", b"transfer-encoding: chunked"]
+
+
+def test_a_date_among_the_defaults_suppresses_the_generated_one() -> None:
+    defaults = _writer.WriterDefaults([(b"date", b"fixed")])
+    w = ResponseWriter(b"GET", "1.1", True, defaults, date_header=True)
+    _, lines, _ = split_head(w.start(204, []))
+    assert lines == [b"date: fixed"]
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(b"bad name", b"x")],
+        [(b"x-a", b"a\r\nset-cookie: evil")],
+        [(b"x-a", "text")],
+        [(b"", b"x")],
+    ],
+)
+def test_invalid_defaults_fail_every_start_with_500(pairs: list[tuple[bytes, bytes]]) -> None:
+    defaults = _writer.WriterDefaults(pairs)
+    for _ in range(2):
+        w = ResponseWriter(b"GET", "1.1", True, defaults)
+        with pytest.raises(ProtocolError) as info:
+            w.start(200, [])
+        assert info.value.status == 500
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"x-a", b"1\r\nx-b: 2")],
+        [(b"x-a", b"1\n")],
+        [(b"x-a", b"\x00")],
+        [(b"x-a", b"ok"), (b"x-b", b"\x7f")],
+        [(b"x a", b"1")],
+        [(b"x-a\r\n", b"1")],
+        [(b"", b"1")],
+    ],
+)
+def test_injection_is_refused_and_names_are_not_cached(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    for _ in range(2):  # the second time must not be let through by a cache
+        w = ResponseWriter(b"GET", "1.1", True, SERVER)
+        with pytest.raises(ProtocolError) as info:
+            w.start(200, headers)
+        assert info.value.status == 500
+    assert b"x a" not in _writer._NAMES and b"" not in _writer._NAMES
+
+
+# -- out-of-band body bytes (sendfile) -------------------------------------------------
+
+
+def test_out_of_band_bytes_are_counted_against_content_length() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    w.start(200, [(b"content-length", b"10")])
+    assert w.out_of_band_ok
+    w.out_of_band(4, more_body=True)
+    assert w.body(b"ab", True) == b"ab"
+    with pytest.raises(ProtocolError) as info:
+        w.out_of_band(5)  # 4 + 2 + 5 > 10: refused before anything is written
+    assert info.value.status == 500 and not w.keep_alive
+
+
+def test_out_of_band_short_final_count_is_refused() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    w.start(200, [(b"content-length", b"10")])
+    with pytest.raises(ProtocolError):
+        w.out_of_band(9)
+    assert not w.finished and not w.keep_alive
+
+
+def test_out_of_band_exact_count_finishes_the_response() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    w.start(200, [(b"content-length", b"10")])
+    w.out_of_band(10)
+    assert w.finished and w.keep_alive and not w.out_of_band_ok
+    with pytest.raises(ProtocolError):
+        w.body(b"", False)
+
+
+def test_out_of_band_is_refused_where_framing_is_needed() -> None:
+    chunked = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    chunked.start(200, [])
+    head = ResponseWriter(b"HEAD", "1.1", True, date_header=False)
+    head.start(200, [(b"content-length", b"10")])
+    not_started = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    for w in (chunked, head, not_started):
+        assert not w.out_of_band_ok
+        with pytest.raises(ProtocolError):
+            w.out_of_band(1)
+
+
+def test_out_of_band_on_a_close_delimited_http10_response() -> None:
+    w = ResponseWriter(b"GET", "1.0", True, date_header=False)
+    w.start(200, [])
+    assert w.out_of_band_ok and not w.keep_alive
+    w.out_of_band(123, more_body=True)
+    w.out_of_band(0)
+    assert w.finished
+    other = ResponseWriter(b"GET", "1.0", True)
+    other.start(200, [])
+    with pytest.raises(ValueError):
+        other.out_of_band(-1)
+
+
+# -- checked header lists are reused by value ------------------------------------------
+
+
+def test_a_cached_header_list_keeps_framing_per_status() -> None:
+    headers = [(b"content-length", b"5"), (b"x-a", b"1")]
+    for _ in range(2):
+        ok = ResponseWriter(b"GET", "1.1", True, date_header=False)
+        assert b"content-length: 5\r\n" in ok.start(200, headers)
+        assert ok.body(b"hello") == b"hello"
+        no_content = ResponseWriter(b"GET", "1.1", True, date_header=False)
+        # RFC 9110 §8.6: 204 MUST NOT carry Content-Length, even from a cached list.
+        assert b"content-length" not in no_content.start(204, headers)
+
+
+def test_set_cookie_lists_are_never_cached() -> None:
+    headers = [(b"set-cookie", b"session=secret"), (b"content-length", b"0")]
+    for _ in range(2):
+        w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+        assert b"set-cookie: session=secret\r\n" in w.start(200, headers)
+    assert not any(b"session=secret" in fields[0] for fields in _writer._APP_FIELDS.values())
+
+
+def test_unhashable_or_one_shot_header_sources_still_work() -> None:
+    w = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    raw = w.start(200, iter([(b"x-a", bytearray(b"1")), (b"content-length", b"0")]))
+    assert b"x-a: 1\r\ncontent-length: 0\r\n" in raw
+    with pytest.raises(ProtocolError) as info:
+        ResponseWriter(b"GET", "1.1", True).start(200, 42)  # type: ignore[arg-type]
+    assert info.value.status == 500

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from asgi_magic.config import Config
+from asgi_magic.server.http_cycle import PATHSEND_CHUNK
 from asgi_magic.server.http_protocol import HTTPProtocol
 from asgi_magic.server.server import default_headers
 from asgi_magic.server.state import ServerState
@@ -473,6 +474,73 @@ async def test_pathsend(tmp_path: Any) -> None:
     out = bytes(transport.written)
     assert out.split(b"\r\n\r\n", 1)[1] == data
     assert not transport.closed
+    protocol.connection_lost(None)
+
+
+async def test_pathsend_head_request_does_not_read_the_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 300_000)
+    reads: list[int] = []
+    import io
+
+    original_read = io.BufferedReader.read
+
+    class CountingReader(io.BufferedReader):
+        def read(self, size: int | None = -1) -> bytes:
+            reads.append(size or 0)
+            return original_read(self, size)
+
+    monkeypatch.setattr(
+        "asgi_magic.server.http_cycle.open",
+        lambda name, mode: CountingReader(io.FileIO(name, "r")),
+        raising=False,
+    )
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"300000")],
+            }
+        )
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    protocol, transport, _ = make(app)
+    protocol.data_received(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await settle()
+    out = bytes(transport.written)
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"\r\n\r\n")
+    assert b"content-length: 300000" in out
+    assert reads == []
+    assert protocol.cycle is None and not transport.closed  # ready for the next request
+    protocol.connection_lost(None)
+
+
+async def test_pathsend_without_a_socket_falls_back_to_framed_pieces(tmp_path: Any) -> None:
+    # The fake transport has no "socket": no zero-copy path, the pieces are framed.
+    data = bytes(range(256)) * 2000
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    protocol, transport, _ = make(app)
+    assert not protocol.can_sendfile()
+    protocol.data_received(GET)
+    await asyncio.sleep(0.05)
+    head, _, body = bytes(transport.written).partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head
+    piece = PATHSEND_CHUNK
+    assert len(data) > piece
+    assert body == (
+        b"%x\r\n%b\r\n" % (piece, data[:piece])
+        + b"%x\r\n%b\r\n0\r\n\r\n" % (len(data) - piece, data[piece:])
+    )
     protocol.connection_lost(None)
 
 
