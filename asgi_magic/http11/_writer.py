@@ -68,6 +68,13 @@ def _date_header_line() -> bytes:
 # -- Status lines, cached -------------------------------------------------------------
 
 _STATUS_LINES: dict[int, bytes] = {}
+# RFC 9110 §15 renamed a few reason phrases; older Pythons' HTTPStatus has the old ones.
+_RFC9110_PHRASES = {
+    413: b"Content Too Large",
+    414: b"URI Too Long",
+    416: b"Range Not Satisfiable",
+    422: b"Unprocessable Content",
+}
 
 
 def _status_line(status: int) -> bytes:
@@ -75,10 +82,12 @@ def _status_line(status: int) -> bytes:
     the SP before it stays). We always answer with our version, 1.1 (RFC 9110 §6.2)."""
     line = _STATUS_LINES.get(status)
     if line is None:
-        try:
-            phrase = HTTPStatus(status).phrase.encode("ascii")
-        except ValueError:
-            phrase = b""
+        phrase = _RFC9110_PHRASES.get(status)
+        if phrase is None:
+            try:
+                phrase = HTTPStatus(status).phrase.encode("ascii")
+            except ValueError:
+                phrase = b""
         line = b"HTTP/1.1 %d %s\r\n" % (status, phrase)
         _STATUS_LINES[status] = line
     return line

@@ -485,3 +485,18 @@ def test_unhashable_or_one_shot_header_sources_still_work() -> None:
     with pytest.raises(ProtocolError) as info:
         ResponseWriter(b"GET", "1.1", True).start(200, 42)  # type: ignore[arg-type]
     assert info.value.status == 500
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (413, b"HTTP/1.1 413 Content Too Large\r\n"),
+        (414, b"HTTP/1.1 414 URI Too Long\r\n"),
+        (416, b"HTTP/1.1 416 Range Not Satisfiable\r\n"),
+        (200, b"HTTP/1.1 200 OK\r\n"),
+        (599, b"HTTP/1.1 599 \r\n"),
+    ],
+)
+def test_status_lines_use_rfc9110_reason_phrases(status: int, line: bytes) -> None:
+    writer = ResponseWriter(b"GET", "1.1", True, date_header=False)
+    assert writer.start(status, [(b"content-length", b"0")]).startswith(line)
