@@ -8,7 +8,13 @@ carrying the status code to answer.
 from ._errors import ProtocolError
 from ._events import NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request, Sentinel
 from ._parser import Limits, RequestParser
-from ._writer import ResponseWriter, error_response, http_date, informational_response
+from ._writer import (
+    ResponseWriter,
+    WriterDefaults,
+    error_response,
+    http_date,
+    informational_response,
+)
 
 __all__ = [
     "NEED_DATA",
@@ -21,6 +27,7 @@ __all__ = [
     "Request",
     "RequestParser",
     "ResponseWriter",
+    "WriterDefaults",
     "Sentinel",
     "error_response",
     "http_date",

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
-from asgi_magic.http11._writer import WriterDefaults
 
 __all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle"]
 
@@ -105,7 +104,7 @@ class HTTPCycle:
         scope: dict[str, Any],
         request: http11.Request,
         owner: CycleOwner,
-        default_headers: WriterDefaults,
+        default_headers: http11.WriterDefaults,
         date_header: bool,
         access_log: bool,
     ) -> None:

@@ -16,7 +16,6 @@ from typing import Any, BinaryIO
 
 from asgi_magic import http11
 from asgi_magic.config import Config
-from asgi_magic.http11._writer import WriterDefaults
 from asgi_magic.server._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
 from asgi_magic.server.http_cycle import ClientDisconnected, HTTPCycle
 from asgi_magic.server.proxy_headers import proxy_for_peer
@@ -90,7 +89,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.root_path = config.root_path
         self._raw_root = config.root_path.encode("utf-8")
         # Validated and joined once, shared by every response of every connection.
-        self.default_headers = WriterDefaults.of(server_state.default_headers)
+        self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
         self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
         self.ws_enabled = config.ws != "none"
