@@ -75,7 +75,7 @@ async def main(n: int, rounds: int) -> None:
                 key = (scenario, name)
                 results[key] = max(results.get(key, 0.0), rate)
     for (scenario, name), rate in results.items():
-        print(f"{scenario:6} {name:15} {rate:10.0f} req/s")
+        print(f"{scenario:6} {name:15} {rate:10.0f} req/s {1e6 / rate:7.2f} us/request")
     for scenario in PATHS:
         ratio = results[(scenario, "asgi_magic.web")] / results[(scenario, "starlette")]
         print(f"{scenario:6} asgi_magic.web / starlette = {ratio:.2f}x")

@@ -307,7 +307,9 @@ class Request(HTTPConnection):
                 raise HTTPException(400, f"Too many form fields (maximum {max_fields})") from None
             for _, value in pairs:
                 if len(value) > max_part_size:
-                    raise HTTPException(413, f"Form field too large (maximum {max_part_size} bytes)")
+                    raise HTTPException(
+                        413, f"Form field too large (maximum {max_part_size} bytes)"
+                    )
             self._form = FormData(pairs)
         else:
             self._form = FormData()

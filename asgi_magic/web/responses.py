@@ -75,6 +75,8 @@ class Response:
         self.init_headers(headers)
 
     def render(self, content: Any) -> bytes:
+        if content.__class__ is str:
+            return content.encode(self.charset)  # type: ignore[no-any-return]
         if content is None:
             return b""
         if isinstance(content, (bytes, memoryview)):
@@ -88,6 +90,12 @@ class Response:
             # the hot path: two pairs, the content-type value cached per media type
             body = getattr(self, "body", None)
             media_type = self.media_type
+            if body is not None and media_type is not None:
+                self.raw_headers = [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", _content_type(media_type, self.charset)),
+                ]
+                return
             raw = []
             if body is not None:
                 raw.append((b"content-length", str(len(body)).encode("latin-1")))

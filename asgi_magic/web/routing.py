@@ -22,12 +22,19 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from ._concurrency import run_in_threadpool
-from ._convertors import CONVERTORS, Convertor, register_converter
+from ._convertors import CONVERTORS, Convertor, convert_function, register_converter
 from ._types import ASGIApp, Receive, Scope, Send
 from .datastructures import URL
 from .exceptions import HTTPException
 from .requests import HTTPConnection, Request
-from .responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from .responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    _content_type,
+    json_dumps,
+)
 from .websockets import WebSocket, WebSocketClose
 
 __all__ = [
@@ -47,6 +54,38 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # `{name}` or `{name:convertor}`; names are Python identifiers so they can be kwargs
 _PARAM_RE = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")
+
+# The header JSONResponse would build, prebuilt for the dict/list fast path in
+# Route._dispatch (the tests check both give identical messages).
+_JSON_CONTENT_TYPE = (b"content-type", _content_type(JSONResponse.media_type, JSONResponse.charset))
+
+# How Route._dispatch builds a handler's keyword arguments, decided at registration.
+_KW_NONE = 0  # the handler takes no path parameters
+_KW_OWN = 1  # it takes exactly the route's own parameters: pass the matched dict as is
+_KW_SOME = 2  # it takes some of them
+_KW_ALL = 3  # it takes **kwargs: every path parameter in the scope (mounts' too)
+
+ParamsBuilder = Callable[["re.Match[str]"], dict[str, Any]]
+
+
+def _params_builder(items: Sequence[tuple[str, str, Callable[[str], Any] | None]]) -> ParamsBuilder:
+    """A function from a regex match to the converted path parameters, built once per
+    route. ``items`` are (group name in the pattern, parameter name, convert or None).
+    The one-parameter case, by far the most common, gets a closure without a loop."""
+    if len(items) == 1:
+        gname, name, convert = items[0]
+        if convert is None:
+            return lambda match: {name: match.group(gname)}
+        return lambda match: {name: convert(match.group(gname))}  # type: ignore[misc]
+
+    def build(match: re.Match[str]) -> dict[str, Any]:
+        group = match.group
+        return {
+            name: group(gname) if convert is None else convert(group(gname))
+            for gname, name, convert in items
+        }
+
+    return build
 
 
 class NoMatchFound(Exception):
@@ -212,14 +251,23 @@ class _PathRoute(BaseRoute):
         self.regex_source, self.path_format, self.param_convertors = compile_path(path)
         self.path_regex = re.compile("^" + self.regex_source + "$")
         self.is_static = not self.param_convertors
-        # the (group, name, convert) triples the router uses to build path_params
-        self.param_items = [(name, conv.convert) for name, conv in self.param_convertors.items()]
+        # the (name, convert) pairs the router uses to build path_params; convert is
+        # None for text parameters and a builtin such as int for the standard ones
+        self.param_items = [
+            (name, convert_function(conv)) for name, conv in self.param_convertors.items()
+        ]
+        self.build_params = _params_builder([(n, n, c) for n, c in self.param_items])
 
     def matches_path(self, route_path: str) -> dict[str, Any] | None:
         match = self.path_regex.match(route_path)
         if match is None:
             return None
-        return {name: convert(match.group(name)) for name, convert in self.param_items}
+        try:
+            return self.build_params(match)
+        except ValueError:
+            # a convertor refused the text (e.g. int() over the digit limit): not this
+            # route, so the client gets 404 rather than a 500
+            return None
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         if name != self.name or set(path_params) != set(self.param_convertors):
@@ -262,6 +310,7 @@ class Route(_PathRoute):
         self.is_async = _is_async(endpoint)
         self.request_param: str | None = None
         self.pass_params: tuple[str, ...] | None = ()
+        self._kw_mode = _KW_NONE
         if self.is_handler:
             self._inspect_signature()
 
@@ -287,46 +336,99 @@ class Route(_PathRoute):
                 )
         if takes_var_kw:
             self.pass_params = None  # every path parameter
+            self._kw_mode = _KW_ALL
         else:
             self.pass_params = tuple(wanted)
+            if not wanted:
+                self._kw_mode = _KW_NONE
+            elif set(wanted) == set(self.param_convertors):
+                self._kw_mode = _KW_OWN
+            else:
+                self._kw_mode = _KW_SOME
 
     def allows(self, method: str) -> bool:
         return self.methods is None or method in self.methods
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The public entry point: path parameters come from ``scope["path_params"]``."""
+        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
+        pass_params = self.pass_params
+        if pass_params:
+            params = {name: params[name] for name in pass_params}
+        await self._dispatch(scope, receive, send, params)
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, own: dict[str, Any]
+    ) -> None:
+        """The router's entry point: ``own`` holds (at least) this route's parameters as
+        matched, already in ``scope["path_params"]``; the router never copies them."""
         if not self.is_handler:
             await self.endpoint(scope, receive, send)
             return
-        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
-        pass_params = self.pass_params
-        if pass_params is None:
-            kwargs = dict(params)
-        elif pass_params:
-            kwargs = {name: params[name] for name in pass_params}
+        mode = self._kw_mode
+        kwargs: dict[str, Any]
+        if mode == _KW_OWN:
+            kwargs = own  # `endpoint(**own)` copies, so the scope's dict is never shared
+        elif mode == _KW_NONE:
+            kwargs = _NO_KWARGS
+        elif mode == _KW_ALL:
+            kwargs = scope.get("path_params", own)  # type: ignore[assignment]
         else:
-            kwargs = {}
-        request: Request | None = None
+            kwargs = {name: own[name] for name in self.pass_params or ()}
         if self.request_param is not None:
-            request = Request(scope, receive, send)
-            kwargs[self.request_param] = request
+            await self._dispatch_with_request(scope, receive, send, kwargs)
+            return
+        if self.is_async:
+            result = await self.endpoint(**kwargs)
+        else:
+            result = await run_in_threadpool(self.endpoint, **kwargs)
+        cls = result.__class__
+        if (cls is dict or cls is list) and self.response_class is None:
+            # The JSON idiom without building a JSONResponse: the same two messages,
+            # byte for byte (tests compare them), with the header pairs built here.
+            body = json_dumps(result)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode()), _JSON_CONTENT_TYPE],
+                }
+            )
+            # RFC 9110 §9.3.2: a response to HEAD carries the GET headers but no content.
+            if scope.get("method") == "HEAD":
+                body = b""
+            await send({"type": "http.response.body", "body": body})
+        elif cls is PlainTextResponse or isinstance(result, Response):
+            await result(scope, receive, send)
+        else:
+            await _to_response(result, self.response_class)(scope, receive, send)
+
+    async def _dispatch_with_request(
+        self, scope: Scope, receive: Receive, send: Send, kwargs: dict[str, Any]
+    ) -> None:
+        request = Request(scope, receive, send)
+        kwargs = {**kwargs, cast(str, self.request_param): request}
         try:
             if self.is_async:
                 result = await self.endpoint(**kwargs)
             else:
                 result = await run_in_threadpool(self.endpoint, **kwargs)
-            if result.__class__ is PlainTextResponse or isinstance(result, Response):
+            if isinstance(result, Response):
                 await result(scope, receive, send)
             else:
                 await _to_response(result, self.response_class)(scope, receive, send)
         finally:
             # uploaded files are spooled to disk: close them once the response is out,
             # or when the handler raised
-            if request is not None and request._form is not None:
+            if request._form is not None:
                 await request.close()
 
     def __repr__(self) -> str:
         methods = sorted(self.methods or ())
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, methods={methods!r})"
+
+
+_NO_KWARGS: dict[str, Any] = {}  # never mutated: `endpoint(**d)` copies
 
 
 class WebSocketRoute(_PathRoute):
@@ -396,7 +498,8 @@ class Mount(BaseRoute):
         if not self.path:
             regex = ""
         self.path_regex = re.compile("^" + regex + "(?P<__rest>/.*)?$")
-        self.param_items = [(n, c.convert) for n, c in self.param_convertors.items()]
+        self.param_items = [(n, convert_function(c)) for n, c in self.param_convertors.items()]
+        self._build_params = _params_builder([(n, n, c) for n, c in self.param_items])
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -408,7 +511,12 @@ class Mount(BaseRoute):
             return None
         rest = match.group("__rest") or ""
         matched = route_path[: len(route_path) - len(rest)]
-        params = {name: convert(match.group(name)) for name, convert in self.param_items}
+        if not self.param_items:
+            return matched, {}
+        try:
+            params = self._build_params(match)
+        except ValueError:
+            return None  # a convertor refused the text: not this mount (404)
         return matched, params
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -447,10 +555,11 @@ class Mount(BaseRoute):
 class _DynamicGroup:
     """Routes that may match paths starting with one first segment, as one regex."""
 
-    __slots__ = ("entries", "regex")
+    __slots__ = ("entries", "index", "regex")
 
     def __init__(self, routes: list[_PathRoute]) -> None:
-        self.entries: list[tuple[str, _PathRoute, list[tuple[str, str, Any]]]] = []
+        self.entries: list[tuple[str, _PathRoute, ParamsBuilder]] = []
+        self.index: dict[str | None, int] = {}
         parts = []
         for idx, route in enumerate(routes):
             tag = f"r{idx}"
@@ -460,7 +569,8 @@ class _DynamicGroup:
             for name, _ in route.param_items:
                 source = source.replace(f"(?P<{name}>", f"(?P<{tag}_{name}>", 1)
             parts.append(f"(?P<{tag}>{source})")
-            self.entries.append((tag, route, params))
+            self.entries.append((tag, route, _params_builder(params)))
+            self.index[tag] = idx
         self.regex = re.compile("^(?:" + "|".join(parts) + ")$") if parts else None
 
     def first(self, path: str) -> tuple[int, dict[str, Any]] | None:
@@ -470,11 +580,18 @@ class _DynamicGroup:
         match = self.regex.match(path)
         if match is None:
             return None
-        tag = match.lastgroup
-        assert tag is not None
-        idx = int(tag[1:])
-        group = match.group
-        return idx, {name: conv(group(gname)) for gname, name, conv in self.entries[idx][2]}
+        # the route's own group closes last, so it is `lastgroup` (not a parameter's)
+        idx = self.index[match.lastgroup]
+        try:
+            return idx, self.entries[idx][2](match)
+        except ValueError:
+            # a convertor refused the text (e.g. int() over the digit limit): that route
+            # does not match after all; a later one still may
+            later = self.rest(path, idx + 1)
+            if not later:
+                return None
+            route = later[0][0]
+            return next(i for i, e in enumerate(self.entries) if e[1] is route), later[0][1]
 
     def rest(self, path: str, start: int) -> list[tuple[_PathRoute, dict[str, Any]]]:
         """Every later route matching ``path`` (only for the rare 405/method-split case)."""
@@ -633,12 +750,46 @@ class Router:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
+        if kind == "http":
+            method = scope.get("method", "GET")
+        elif kind == "lifespan":
             # a bare Router (e.g. under Mount) has nothing to start
             await _noop_lifespan(receive, send)
             return
-        route_path = get_route_path(scope)
-        method = scope.get("method", "GET") if kind == "http" else "GET"
+        else:
+            method = "GET"
+        route_path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        if self._compiled_for != len(self.routes):
+            # routes appended directly to `router.routes` are picked up too
+            self._compile()
+        # The fast path: the first candidate route accepts the method. Everything else
+        # (405, OPTIONS, mounts, slash redirects, 404) goes through `match` below.
+        static, groups, fallback, _ = self._tables[kind]
+        candidates = static.get(route_path)
+        if candidates is not None:
+            hit = candidates[0]
+            methods = hit.methods  # type: ignore[attr-defined]
+            if methods is None or method in methods:
+                if hit.__class__ is Route:
+                    await hit._dispatch(scope, receive, send, _NO_KWARGS)  # type: ignore[attr-defined]
+                else:
+                    await hit.handle(scope, receive, send)
+                return
+        else:
+            group = groups.get(_first_segment(route_path), fallback)
+            first = group.first(route_path)
+            if first is not None:
+                hit = group.entries[first[0]][1]
+                methods = hit.methods  # type: ignore[attr-defined]
+                if methods is None or method in methods:
+                    params = first[1]
+                    existing = scope.get("path_params")
+                    scope["path_params"] = {**existing, **params} if existing else params  # type: ignore[typeddict-unknown-key]
+                    if hit.__class__ is Route:
+                        await hit._dispatch(scope, receive, send, params)  # type: ignore[attr-defined]
+                    else:
+                        await hit.handle(scope, receive, send)
+                    return
         route, params, allowed = self.match(kind, route_path, method)
         if route is not None:
             if isinstance(route, Mount):

@@ -332,3 +332,22 @@ def test_unsupported_return_type_is_a_clear_error() -> None:
 
     with TestClient(app) as client, pytest.raises(TypeError, match="returned int"):
         client.get("/")
+
+
+def test_hot_path_headers_without_user_headers() -> None:
+    # the no-headers branch builds the list literally; it must match the general branch
+    text = PlainTextResponse("hi")
+    assert text.raw_headers == [
+        (b"content-length", b"2"),
+        (b"content-type", b"text/plain; charset=utf-8"),
+    ]
+    assert text.raw_headers == PlainTextResponse("hi", headers={}).raw_headers
+    assert HTMLResponse("<p>").raw_headers[1] == (b"content-type", b"text/html; charset=utf-8")
+    # no media type: only the length; 204: neither
+    assert Response(b"xy").raw_headers == [(b"content-length", b"2")]
+    assert Response(status_code=204).raw_headers == []
+    # each response owns its list (set_cookie appends to it)
+    other = PlainTextResponse("hi")
+    other.set_cookie("a", "b")
+    assert len(text.raw_headers) == 2
+    assert Response(memoryview(b"abc")).body == b"abc"

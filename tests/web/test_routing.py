@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from asgi_magic.web import (
     App,
     Convertor,
+    HTTPException,
+    JSONResponse,
     Mount,
     NoMatchFound,
     Request,
@@ -358,3 +362,221 @@ def test_routes_added_after_the_first_request_are_found() -> None:
         app.routes.append(Route("/c", c))
         assert client.get("/c").text == "c"
         assert client.get("/b/1").json() == {"x": 1}
+
+
+# --- the dispatch fast paths (Router.__call__ → Route._dispatch) ----------------------
+
+
+async def _call(app: Any, method: str, path: str, **extra: Any) -> list[dict[str, Any]]:
+    """Drive ``app`` with one plain ASGI request and return every message it sent."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        **extra,
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), 5)
+    return sent
+
+
+def _json_twins() -> App:
+    """Each path twice: returning the value (fast path) and a JSONResponse of it."""
+    app = App()
+    values: dict[str, Any] = {
+        "dict": {"id": 42, "name": "user42", "é": [1.5, None, True]},
+        "list": [1, "two", {"three": 3}],
+        "empty": {},
+        "exp": {"small": 1e-7},  # the orjson/stdlib exponent difference
+    }
+    for key, value in values.items():
+
+        async def plain(n: int, value: Any = value) -> Any:
+            return value
+
+        async def explicit(n: int, value: Any = value) -> JSONResponse:
+            return JSONResponse(value)
+
+        app.add_route(f"/plain/{key}/{{n:int}}", plain, methods=["GET"])
+        app.add_route(f"/explicit/{key}/{{n:int}}", explicit, methods=["GET"])
+
+        async def static(value: Any = value) -> Any:
+            return value
+
+        app.add_route(f"/static/plain/{key}", static, methods=["GET"])
+    return app
+
+
+@pytest.mark.parametrize("key", ["dict", "list", "empty", "exp"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_returned_json_is_byte_identical_to_jsonresponse(key: str, method: str) -> None:
+    app = _json_twins()
+    fast = await _call(app, method, f"/plain/{key}/7")
+    slow = await _call(app, method, f"/explicit/{key}/7")
+    static = await _call(app, method, f"/static/plain/{key}")
+    assert fast == slow == static
+    assert [m["type"] for m in fast] == ["http.response.start", "http.response.body"]
+    start, body = fast
+    assert start["status"] == 200
+    assert start["headers"][1] == (b"content-type", b"application/json")
+    get_body = (await _call(app, "GET", f"/plain/{key}/7"))[1]["body"]
+    # HEAD: the GET headers (Content-Length of the GET body) and no content
+    assert start["headers"][0] == (b"content-length", str(len(get_body)).encode())
+    assert body["body"] == (b"" if method == "HEAD" else get_body)
+
+
+async def test_each_fast_response_gets_its_own_header_list() -> None:
+    # a middleware may append to the list it is given; that must not leak into the next
+    app = _json_twins()
+    first = await _call(app, "GET", "/plain/dict/1")
+    first[0]["headers"].append((b"x-leak", b"1"))
+    second = await _call(app, "GET", "/plain/dict/1")
+    assert (b"x-leak", b"1") not in second[0]["headers"]
+
+
+async def test_dict_subclass_response_class_and_sync_handlers_keep_their_paths() -> None:
+    class Ordered(dict[str, Any]):
+        pass
+
+    class Upper(PlainTextResponse):
+        def render(self, content: Any) -> bytes:
+            return str(content).upper().encode()
+
+    app = App()
+
+    @app.get("/sub/{n:int}")
+    async def sub(n: int) -> Ordered:
+        return Ordered(n=n)
+
+    @app.get("/custom/{n:int}", response_class=Upper)
+    async def custom(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    @app.get("/sync/{n:int}")
+    def sync(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    assert (await _call(app, "GET", "/sub/3"))[1]["body"] == b'{"n":3}'
+    assert (await _call(app, "GET", "/custom/3"))[1]["body"] == b"{'N': 3}"
+    assert (await _call(app, "GET", "/sync/3"))[1]["body"] == b'{"n":3}'
+
+
+async def test_handler_kwargs_for_every_signature_shape() -> None:
+    app = App()
+
+    @app.get("/both/{a:int}/{b}")
+    async def both(b: str, a: int) -> dict[str, Any]:
+        return {"a": a, "b": b}
+
+    @app.get("/some/{a:int}/{b}")
+    async def some(a: int) -> dict[str, Any]:
+        return {"a": a}
+
+    @app.get("/none/{a:int}")
+    async def none() -> str:
+        return "none"
+
+    @app.get("/var/{a:int}")
+    async def var(request: Request, **kw: Any) -> dict[str, Any]:
+        kw["added"] = True  # must not reach the scope's path_params
+        return {"kw": kw, "path_params": request.path_params}
+
+    assert (await _call(app, "GET", "/both/1/x"))[1]["body"] == b'{"a":1,"b":"x"}'
+    assert (await _call(app, "GET", "/some/1/x"))[1]["body"] == b'{"a":1}'
+    assert (await _call(app, "GET", "/none/1"))[1]["body"] == b"none"
+    body = (await _call(app, "GET", "/var/5"))[1]["body"]
+    assert body == b'{"kw":{"a":5,"added":true},"path_params":{"a":5}}'
+
+
+async def test_route_handle_is_still_a_public_entry_point() -> None:
+    async def user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    route = Route("/users/{user_id:int}", user)
+    sent = await _call(route.handle, "GET", "/users/9", path_params={"user_id": 9, "other": 1})
+    assert sent[1]["body"] == b'{"id":9}'
+
+
+async def test_handler_errors_still_reach_exception_handlers() -> None:
+    app = App()
+
+    class Teapot(Exception):
+        pass
+
+    @app.exception_handler(Teapot)
+    async def teapot(request: Request, exc: Teapot) -> JSONResponse:
+        return JSONResponse({"teapot": request.path_params["n"]}, status_code=418)
+
+    @app.get("/tea/{n:int}")
+    async def tea(n: int) -> dict[str, int]:
+        raise Teapot()
+
+    @app.get("/gone/{n:int}")
+    async def gone(n: int) -> dict[str, int]:
+        raise HTTPException(410)
+
+    @app.get("/boom/{n:int}")
+    async def boom(n: int) -> dict[str, int]:
+        raise RuntimeError("boom")
+
+    sent = await _call(app, "GET", "/tea/4")
+    assert sent[0]["status"] == 418 and sent[1]["body"] == b'{"teapot":4}'
+    assert (await _call(app, "GET", "/gone/4"))[0]["status"] == 410
+    sent = await _call(app, "GET", "/boom/4")
+    assert sent[0]["status"] == 500 and sent[1]["body"] == b"Internal Server Error"
+
+
+async def test_static_path_with_the_method_on_a_later_route() -> None:
+    app = App()
+
+    @app.get("/thing")
+    async def read() -> str:
+        return "read"
+
+    @app.post("/thing")
+    async def write() -> str:
+        return "write"
+
+    assert (await _call(app, "GET", "/thing"))[1]["body"] == b"read"
+    assert (await _call(app, "POST", "/thing"))[1]["body"] == b"write"
+    sent = await _call(app, "PUT", "/thing")
+    assert sent[0]["status"] == 405
+
+
+async def test_int_over_the_digit_limit_is_not_a_match() -> None:
+    # int() refuses more than sys.get_int_max_str_digits() digits with ValueError: that
+    # must be a 404 (or the next matching route), never a 500
+    digits = "1" * (sys.get_int_max_str_digits() + 1)
+    only_int = App()
+
+    @only_int.get("/users/{user_id:int}")
+    async def user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    sent = await _call(only_int, "GET", "/users/" + digits)
+    assert sent[0]["status"] == 404
+    assert (await _call(only_int, "GET", "/users/12"))[1]["body"] == b'{"id":12}'
+    # the next route in order whose pattern matches still gets the request
+    sent = await _call(make_app(), "GET", "/users/" + digits)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b'{"name":"' + digits.encode() + b'"}'
+    # the same in a mount prefix
+    outer = App()
+    outer.mount("/org/{org:int}", only_int)
+    assert (await _call(outer, "GET", f"/org/{digits}/users/1"))[0]["status"] == 404
+    assert (await _call(outer, "GET", "/org/3/users/1"))[1]["body"] == b'{"id":1}'
