@@ -36,6 +36,7 @@ from asgi_magic.websocket import (
 )
 
 from ._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
+from .proxy_headers import proxy_for_peer
 from .state import ServerState
 
 __all__ = ["CLOSE_TIMEOUT", "ClientDisconnected", "WebSocketProtocol"]
@@ -116,6 +117,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.server_state.connections.add(self)
         self.scope = self._build_scope(request)
+        proxy = proxy_for_peer(self.config, self.scope["client"])
+        if proxy is not None:  # a trusted proxy names the real client and scheme
+            proxy.rewrite_scope(self.scope)
         try:
             self.handshake = validate_handshake(request)
         except HandshakeError as exc:
@@ -345,13 +349,18 @@ class WebSocketProtocol(asyncio.Protocol):
         if mtype == "websocket.send":
             data = message.get("bytes")
             if data is not None:
-                frame = conn.send_bytes(bytes(data))
+                parts = conn.send_bytes_parts(data if data.__class__ is bytes else bytes(data))
             else:
                 text = message.get("text")
                 if text is None:
                     raise RuntimeError("'websocket.send' needs one of 'bytes' or 'text'")
-                frame = conn.send_text(text)
-            self.transport.write(frame)
+                parts = conn.send_text_parts(text)
+            # [header, payload] for a large frame: writelines sends both without first
+            # copying the payload behind the header (uvloop writes them with writev).
+            if len(parts) == 1:
+                self.transport.write(parts[0])
+            else:
+                self.transport.writelines(parts)
             if self._write_paused:
                 await self._drain()
         elif mtype == "websocket.close":

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+# Server frames with payloads of this many bytes or more are handed out as
+# [header, payload]: below it one concatenated write costs less than two buffers.
+_SPLIT_OVER = 4096
 
 
 class Role(Enum):
@@ -87,6 +90,15 @@ def is_valid_close_code(code: int) -> bool:
 
 
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY)
+
+
+def _unmask_at(piece: bytes | memoryview, mask: bytes, offset: int) -> bytes:
+    """Unmask ``piece``, which starts ``offset`` bytes into a frame's payload (§5.3:
+    payload octet i is XORed with mask octet i MOD 4)."""
+    shift = offset & 3
+    return apply_mask(piece, mask[shift:] + mask[:shift] if shift else mask)
+
+
 _new_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -136,7 +148,7 @@ class Connection:
         self._buf = b""  # bytes not yet forming a whole frame header
         # A frame whose header was read and whose payload is still arriving.
         self._pending: tuple[int, int, bytes | None] | None = None
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
         self._have = 0
         # The message being assembled.
         self._msg_opcode = 0  # 0: no message in progress
@@ -169,26 +181,39 @@ class Connection:
         return events
 
     def _receive(self, data: bytes, events: list[Event]) -> None:
+        pos = 0
         if self._pending is not None:
-            self._chunks.append(data)
-            self._have += len(data)
             b0, length, pmask = self._pending
-            if self._have < length:
+            have = self._have
+            need = length - have
+            if len(data) < need:
+                # Unmask each read as it comes, while it is fresh in the CPU cache; the
+                # pieces are joined once when the frame is complete.
+                if pmask is not None:
+                    self._chunks.append(_unmask_at(data, pmask, have))
+                else:  # a caller's bytearray may change after we return: keep a copy
+                    self._chunks.append(data if isinstance(data, bytes) else bytes(data))
+                self._have = have + len(data)
                 return
-            joined = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            # The frame completes inside ``data``: take only the frame's tail, and go on
+            # parsing ``data`` in place from there (no copy of the rest of the read).
+            piece: bytes | memoryview = data if need == len(data) else memoryview(data)[:need]
+            if pmask is not None:
+                piece = _unmask_at(piece, pmask, have)
+            chunks = self._chunks
+            chunks.append(piece)
             self._chunks = []
             self._pending = None
-            data = joined[length:]
-            if pmask is not None:
-                # Unmask straight from the joined buffer: one copy, not two.
-                payload = apply_mask(memoryview(joined)[:length], pmask)
-            else:
-                payload = joined[:length] if len(joined) > length else joined
+            self._have = 0
+            whole = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            payload = whole if isinstance(whole, bytes) else bytes(whole)
             self._frame(b0, payload, events)
             if self.state is ConnectionState.REMOTE_CLOSING or self.state is ConnectionState.CLOSED:
                 return
-        buf = self._buf + data if self._buf else data
-        pos = 0
+            pos = need
+            buf = data
+        else:
+            buf = self._buf + data if self._buf else data
         n = len(buf)
         while n - pos >= 2:
             b0 = buf[pos]
@@ -217,8 +242,14 @@ class Connection:
             if end > n:
                 # Wait for the rest of the payload; keep the chunks, join them once.
                 self._pending = (b0, length, mask)
-                rest = buf[start:]
-                self._chunks = [rest] if rest else []
+                rest: bytes | memoryview
+                if mask is not None:
+                    rest = apply_mask(memoryview(buf)[start:], mask)
+                elif isinstance(buf, bytes):
+                    rest = memoryview(buf)[start:]  # a view, not a copy, of most of a read
+                else:
+                    rest = bytes(buf[start:])  # a caller's bytearray may change later
+                self._chunks = [rest] if start < n else []
                 self._have = n - start
                 self._buf = b""
                 return
@@ -374,7 +405,15 @@ class Connection:
             )
         return frame_header(first_byte, len(payload)) + payload
 
-    def _data(self, opcode: int, payload: bytes, fin: bool) -> bytes:
+    def _frame_parts(self, first_byte: int, payload: bytes) -> list[bytes]:
+        if self.client or len(payload) < _SPLIT_OVER:
+            return [self._frame_bytes(first_byte, payload)]
+        # A server frame is not masked (§5.1): the payload goes out as it is, after
+        # its header, without copying it behind the header.
+        return [frame_header(first_byte, len(payload)), payload]
+
+    def _data_payload(self, opcode: int, payload: bytes, fin: bool) -> tuple[int, bytes]:
+        """State checks and compression for one data frame: (first byte, payload)."""
         if self.close_sent or self.state is ConnectionState.FAILED:
             raise RuntimeError(f"cannot send data in state {self.state.value}")
         first = opcode
@@ -388,15 +427,27 @@ class Connection:
                 first |= RSV1  # RFC 7692 §6: RSV1 on the first frame of the message
             payload = deflate.compress(payload, fin)
         self._out_opcode = 0 if fin else opcode
-        return self._frame_bytes(first | FIN if fin else first, payload)
+        return (first | FIN if fin else first), payload
 
     def send_text(self, text: str, fin: bool = True) -> bytes:
         """A text message (or, with ``fin=False``, one fragment of it)."""
-        return self._data(Opcode.TEXT, text.encode("utf-8"), fin)
+        return self._frame_bytes(*self._data_payload(Opcode.TEXT, text.encode("utf-8"), fin))
 
     def send_bytes(self, data: bytes, fin: bool = True) -> bytes:
         """A binary message (or, with ``fin=False``, one fragment of it)."""
-        return self._data(Opcode.BINARY, data, fin)
+        return self._frame_bytes(*self._data_payload(Opcode.BINARY, data, fin))
+
+    def send_text_parts(self, text: str, fin: bool = True) -> list[bytes]:
+        """``send_text`` as a list of buffers for ``transport.writelines``.
+
+        Their concatenation equals what ``send_text`` returns; a large server frame
+        comes as [header, payload] so its payload is never copied.
+        """
+        return self._frame_parts(*self._data_payload(Opcode.TEXT, text.encode("utf-8"), fin))
+
+    def send_bytes_parts(self, data: bytes, fin: bool = True) -> list[bytes]:
+        """``send_bytes`` as a list of buffers for ``transport.writelines``."""
+        return self._frame_parts(*self._data_payload(Opcode.BINARY, data, fin))
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         if len(payload) > MAX_CONTROL_PAYLOAD:
