@@ -14,8 +14,8 @@ Method (the machine is small and noisy, so the method is what makes figures comp
 * the figure is the median over rounds; p99 latency comes from ``wrk --latency``;
 * a round with any non-2xx/3xx answer, too many socket errors or a dead server fails the
   row: a server that answers errors fast must not win;
-* ratios are asgi_magic (or asgi_magic.web) divided by the row's figure: above 1.00
-  means asgi_magic is faster.
+* ratios are asgi_magic (or asgi_magic.web) divided by the row's figure, taken round by
+  round and then the median: above 1.00 means asgi_magic is faster.
 
 Results are printed as Markdown tables and written to ``bench/results/latest.md``.
 """
@@ -192,14 +192,24 @@ def _median_or_none(values: Sequence[float | None]) -> float | None:
 
 
 def ratio_to_reference(rows: Sequence[RowResult], row: RowResult) -> float | None:
-    """The group's reference median rate divided by ``row``'s (> 1: asgi_magic faster)."""
-    mine = row.median()
-    if mine is None or mine.rate <= 0:
+    """The median over rounds of reference rate ÷ ``row``'s rate (> 1: asgi_magic faster).
+
+    Paired by round: the rows of one round run back to back, so a machine that slows
+    down during the run (a shared VM does) weighs on both sides of each pair alike,
+    where a ratio of two medians could pair a fast round with a slow one.
+    """
+    if not row.ok:
         return None
     for other in rows:
         if other.reference and other.group == row.group:
-            ref = other.median()
-            return ref.rate / mine.rate if ref is not None else None
+            if not other.ok:
+                return None
+            pairs = [
+                ref.rate / mine.rate
+                for ref, mine in zip(other.runs, row.runs, strict=False)  # a failed row stops early
+                if mine.rate > 0
+            ]
+            return statistics.median(pairs) if pairs else None
     return None
 
 

@@ -139,6 +139,11 @@ def test_ratio_is_reference_over_row_within_its_group() -> None:
     rows = [ref, peer, other_group_ref]
     assert run.ratio_to_reference(rows, peer) == pytest.approx(1.5)
     assert run.ratio_to_reference(rows, ref) == pytest.approx(1.0)
+    # Paired by round: a machine that halves its speed in the last round must not make
+    # the reference look slower than a peer it beat in every round.
+    drift_ref = _row("asgi_magic", [140.0, 130.0, 60.0], group="d", reference=True)
+    drift_peer = _row("starlette", [100.0, 50.0, 45.0], group="d")
+    assert run.ratio_to_reference([drift_ref, drift_peer], drift_peer) == pytest.approx(1.4)
     # The reference itself failing: no ratio rather than a made-up one.
     ref.failure = "skipped: server did not start"
     assert run.ratio_to_reference(rows, peer) is None
