@@ -754,7 +754,7 @@ class Router:
             method = scope.get("method", "GET")
         elif kind == "lifespan":
             # a bare Router (e.g. under Mount) has nothing to start
-            await _noop_lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         else:
             method = "GET"
@@ -853,7 +853,9 @@ class Router:
         await RedirectResponse(location, status_code=308)(scope, receive, send)
 
 
-async def _noop_lifespan(receive: Receive, send: Send) -> None:
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """Complete startup and shutdown with nothing to do (asgiref lifespan.rst), so an
+    app served on its own still lets a server or test client start and stop it."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -30,7 +30,7 @@ from ._types import Receive, Scope, Send
 from .background import BackgroundTask
 from .datastructures import Headers
 from .responses import PlainTextResponse, Response
-from .routing import get_route_path
+from .routing import answer_lifespan, get_route_path
 
 __all__ = ["FileResponse", "NotModifiedResponse", "StaticFiles"]
 
@@ -519,15 +519,8 @@ class StaticFiles:
             response = await self.get_response(scope)
             await response(scope, receive, send)
         elif kind == "lifespan":
-            # Served on its own (not mounted), the app still answers the lifespan protocol
-            # (asgiref lifespan.rst) so a server or test client can start and stop it.
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            # served on its own (not mounted), it still answers the lifespan protocol
+            await answer_lifespan(receive, send)
         else:  # websocket: nothing to serve; RFC 6455 §7.4.1 1008 policy violation
             await receive()
             await send({"type": "websocket.close", "code": 1008, "reason": "static files only"})
