@@ -25,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench
+	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

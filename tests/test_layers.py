@@ -14,10 +14,27 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "asgi_magic"
 
 FORBIDDEN = {
-    "http11": ("asyncio", "socket", "ssl", "logging", "selectors", "uvloop", "asgi_magic.server",
-               "asgi_magic.web", "asgi_magic.websocket"),
-    "websocket": ("asyncio", "socket", "ssl", "logging", "selectors", "uvloop",
-                  "asgi_magic.server", "asgi_magic.web"),
+    "http11": (
+        "asyncio",
+        "socket",
+        "ssl",
+        "logging",
+        "selectors",
+        "uvloop",
+        "asgi_magic.server",
+        "asgi_magic.web",
+        "asgi_magic.websocket",
+    ),
+    "websocket": (
+        "asyncio",
+        "socket",
+        "ssl",
+        "logging",
+        "selectors",
+        "uvloop",
+        "asgi_magic.server",
+        "asgi_magic.web",
+    ),
     "web": ("asgi_magic.server", "asgi_magic.http11", "asgi_magic.websocket", "uvloop"),
 }
 

@@ -302,7 +302,7 @@ class ResponseWriter:
         self._http11 = http_version == "1.1"
         if type(default_headers) is not WriterDefaults:
             default_headers = WriterDefaults.of(default_headers)  # type: ignore[arg-type]
-        self._defaults: WriterDefaults = default_headers  # type: ignore[assignment]
+        self._defaults: WriterDefaults = default_headers
         self._date_header = date_header
         self._mode = _NOT_STARTED
         self._remaining = 0

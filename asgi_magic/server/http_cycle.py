@@ -207,7 +207,7 @@ class HTTPCycle:
                     error_logger.error("ASGI callable returned without completing the response")
                 self.owner.abort()
         finally:
-            tasks.discard(self.task)  # type: ignore[arg-type]
+            tasks.discard(self.task)
 
     def _send_500(self) -> None:
         if self.disconnected or self.response_complete:

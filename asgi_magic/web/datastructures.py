@@ -225,7 +225,7 @@ class ImmutableMultiDict(Mapping[str, V]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, type(self)):
             return False
-        return sorted(self._list) == sorted(other._list)  # type: ignore[type-var]
+        return sorted(self._list) == sorted(other._list)
 
     def __hash__(self) -> int:  # mutable subclasses exist; identity hashing is wrong
         raise TypeError(f"unhashable type: {type(self).__name__!r}")
@@ -438,7 +438,7 @@ class MutableHeaders(Headers):
         self[key] = value
         return value
 
-    def update(self, other: Mapping[str, str]) -> None:  # type: ignore[override]
+    def update(self, other: Mapping[str, str]) -> None:
         for key, value in other.items():
             self[key] = value
 

@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
-from http.cookies import _unquote  # type: ignore[attr-defined]
+from http.cookies import _unquote
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from urllib.parse import parse_qsl
 

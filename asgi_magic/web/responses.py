@@ -76,7 +76,7 @@ class Response:
 
     def render(self, content: Any) -> bytes:
         if content.__class__ is str:
-            return content.encode(self.charset)  # type: ignore[no-any-return]
+            return content.encode(self.charset)
         if content is None:
             return b""
         if isinstance(content, (bytes, memoryview)):

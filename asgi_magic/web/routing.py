@@ -76,7 +76,7 @@ def _params_builder(items: Sequence[tuple[str, str, Callable[[str], Any] | None]
         gname, name, convert = items[0]
         if convert is None:
             return lambda match: {name: match.group(gname)}
-        return lambda match: {name: convert(match.group(gname))}  # type: ignore[misc]
+        return lambda match: {name: convert(match.group(gname))}
 
     def build(match: re.Match[str]) -> dict[str, Any]:
         group = match.group
@@ -351,7 +351,7 @@ class Route(_PathRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The public entry point: path parameters come from ``scope["path_params"]``."""
-        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
+        params: dict[str, Any] = scope.get("path_params", {})
         pass_params = self.pass_params
         if pass_params:
             params = {name: params[name] for name in pass_params}
@@ -372,7 +372,7 @@ class Route(_PathRoute):
         elif mode == _KW_NONE:
             kwargs = _NO_KWARGS
         elif mode == _KW_ALL:
-            kwargs = scope.get("path_params", own)  # type: ignore[assignment]
+            kwargs = scope.get("path_params", own)
         else:
             kwargs = {name: own[name] for name in self.pass_params or ()}
         if self.request_param is not None:
@@ -457,7 +457,7 @@ class WebSocketRoute(_PathRoute):
         if not self.is_handler:
             await self.endpoint(scope, receive, send)
             return
-        params: dict[str, Any] = scope.get("path_params", {})  # type: ignore[assignment]
+        params: dict[str, Any] = scope.get("path_params", {})
         if self.pass_params is None:
             kwargs = dict(params)
         else:
@@ -771,7 +771,7 @@ class Router:
             methods = hit.methods  # type: ignore[attr-defined]
             if methods is None or method in methods:
                 if hit.__class__ is Route:
-                    await hit._dispatch(scope, receive, send, _NO_KWARGS)  # type: ignore[attr-defined]
+                    await hit._dispatch(scope, receive, send, _NO_KWARGS)
                 else:
                     await hit.handle(scope, receive, send)
                 return
@@ -784,9 +784,9 @@ class Router:
                 if methods is None or method in methods:
                     params = first[1]
                     existing = scope.get("path_params")
-                    scope["path_params"] = {**existing, **params} if existing else params  # type: ignore[typeddict-unknown-key]
+                    scope["path_params"] = {**existing, **params} if existing else params
                     if hit.__class__ is Route:
-                        await hit._dispatch(scope, receive, send, params)  # type: ignore[attr-defined]
+                        await hit._dispatch(scope, receive, send, params)
                     else:
                         await hit.handle(scope, receive, send)
                     return
@@ -804,7 +804,7 @@ class Router:
                 return
             if params:
                 existing = scope.get("path_params")
-                scope["path_params"] = {**existing, **params} if existing else params  # type: ignore[typeddict-unknown-key]
+                scope["path_params"] = {**existing, **params} if existing else params
             await route.handle(scope, receive, send)
             return
         if kind == "http" and allowed:

@@ -135,7 +135,9 @@ def test_urlencoded_form(client_factory: ClientFactory) -> None:
 def test_urlencoded_form_has_the_multipart_size_limits(client_factory: ClientFactory) -> None:
     urlencoded = {"content-type": "application/x-www-form-urlencoded"}
     with client_factory(make_app()) as client:
-        assert client.post("/form-small", content=b"a=12345678", headers=urlencoded).json() == {"n": 1}
+        assert client.post("/form-small", content=b"a=12345678", headers=urlencoded).json() == {
+            "n": 1
+        }
         r = client.post("/form-small", content=b"a=123456789", headers=urlencoded)
         assert r.status_code == 413
         assert "Form field too large" in r.text
