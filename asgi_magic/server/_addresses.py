@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 
 def _addr(info: Any) -> tuple[str, int] | None:
@@ -38,14 +37,3 @@ def get_local_addr(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
 
 def is_ssl(transport: asyncio.BaseTransport) -> bool:
     return transport.get_extra_info("sslcontext") is not None
-
-
-def decode_path(raw_path: bytes) -> str:
-    """The ASGI ``path``: the raw path percent-decoded, then decoded as UTF-8.
-
-    Invalid UTF-8 becomes U+FFFD rather than an exception (asgiref www.rst leaves the
-    choice to the server; uvicorn does the same).
-    """
-    if b"%" in raw_path:
-        raw_path = unquote_to_bytes(raw_path)
-    return raw_path.decode("utf-8", "replace")

@@ -1,8 +1,22 @@
 """One HTTP request/response exchange as the ASGI app sees it: scope, receive, send.
 
-The cycle knows nothing about sockets or parsers. It talks to its connection through
-the small ``CycleOwner`` interface, so any connection protocol (HTTP/1.1 today,
-perhaps HTTP/2 later) can drive the same cycle (DESIGN.md).
+The cycle owns the exchange: the request body on its way to the app, the response on
+its way out, and every way an app can fail. It knows nothing about sockets or parsers;
+it talks to the connection through ``CycleOwner``, so any connection protocol can drive
+it (HTTP/1.1 today, HTTP/2 next, DESIGN.md).
+
+States. The response goes ``NOT_STARTED → STARTED → COMPLETE`` and only forward; the
+state changes after the step it records has succeeded, so an error path can trust it.
+Three facts about the peer sit beside it: ``body_complete`` (the whole request body
+has arrived), ``eof`` (the client will send nothing more: it half-closed) and
+``peer_gone`` (the connection is lost). ``disconnect_delivered`` records that the app
+was given ``http.disconnect``; from then on ``send()`` raises ``ClientDisconnected``
+(asgiref www.rst, spec 2.4).
+
+Half-close (a deliberate choice, as nginx and uvicorn make it): end-of-file from the
+client after a complete request means "no more input". A response the app produces
+without waiting for more input is still written, and the connection closes after it;
+an app waiting in ``receive()`` is told ``http.disconnect`` at once.
 """
 
 from __future__ import annotations
@@ -12,16 +26,19 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
+from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.exceptions import ClientDisconnected, app_error
 
-__all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle"]
+__all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle", "ResponseState"]
 
 _ResponseWriter = http11.ResponseWriter
+_ProtocolError = http11.ProtocolError
 
 error_logger = logging.getLogger("asgi_magic.error")
-access_logger = logging.getLogger("asgi_magic.access")
 
 # Buffered request body above which the connection stops reading until the app
 # calls receive() (flow control, DESIGN.md step 3).
@@ -36,63 +53,87 @@ SENDFILE_MIN = 64 * 1024
 _JOIN_LIMIT = 64 * 1024
 
 
-class ClientDisconnected(OSError):
-    """Raised by ``send()`` after the client has gone (asgiref www.rst, spec 2.4)."""
+class ResponseState(Enum):
+    NOT_STARTED = 0
+    STARTED = 1
+    COMPLETE = 2
+
+
+_NOT_STARTED = ResponseState.NOT_STARTED
+_STARTED = ResponseState.STARTED
+_COMPLETE = ResponseState.COMPLETE
 
 
 class CycleOwner(Protocol):
     """What a cycle needs from the connection that drives it."""
 
-    write_paused: bool
-
     def write(self, data: bytes) -> None: ...
 
-    def drain(self) -> Awaitable[None]: ...
+    def drain(self) -> Awaitable[None] | None:
+        """None when writing may go on now, else a future to await."""
 
     def resume_reading(self) -> None: ...
 
     def pause_reading(self) -> None: ...
 
+    def may_keep_alive(self, cycle: HTTPCycle) -> bool:
+        """Decided when the response starts: may the connection persist after it?"""
+
     def response_complete(self, cycle: HTTPCycle) -> None: ...
+
+    def error_response(self, status: int, reason: str) -> bytes:
+        """A whole response that closes the connection, with the server's headers."""
 
     def abort(self) -> None: ...
 
     def can_sendfile(self) -> bool:
         """Whether ``sendfile`` is available (no TLS, a real socket)."""
-        ...
 
     def sendfile(self, file: BinaryIO, offset: int, count: int) -> Awaitable[int]:
         """Send ``count`` bytes of ``file`` from ``offset`` after what was written.
 
         Resolves to the bytes sent (fewer only if the file was shorter); raises
         ``ClientDisconnected`` if the client goes."""
-        ...
 
 
 SendHandler = Callable[["HTTPCycle", Any], "Awaitable[None] | None"]
+
+
+def _open_for_pathsend(path: str) -> tuple[BinaryIO, int]:
+    # Runs in a worker thread: open() and fstat() may block (a FIFO, a slow disk).
+    file = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    try:
+        return file, os.fstat(file.fileno()).st_size
+    except BaseException:
+        file.close()
+        raise
 
 
 class HTTPCycle:
     """Runs the app for one request; buffers its body; frames its response."""
 
     __slots__ = (
+        "_access",
         "_body_returned",
         "_buffered",
         "_chunks",
         "_date_header",
-        "_default_headers",
+        "_defaults",
         "_expect_100",
         "_head",
         "_loop",
+        "_response_headers",
         "_start_time",
-        "_waiter",
+        "_waiters",
         "body_complete",
-        "disconnected",
-        "keep_alive",
+        "bytes_sent",
+        "disconnect_delivered",
+        "eof",
         "owner",
+        "peer_gone",
+        "received",
         "request",
-        "response_complete",
-        "response_started",
+        "response",
         "scope",
         "status",
         "task",
@@ -101,25 +142,27 @@ class HTTPCycle:
 
     def __init__(
         self,
-        scope: dict[str, Any],
+        scope: Any,
         request: http11.Request,
         owner: CycleOwner,
         default_headers: http11.WriterDefaults,
         date_header: bool,
-        access_log: bool,
+        access_log: AccessLog,
     ) -> None:
         self.scope = scope
         self.request = request
         self.owner = owner
-        self.keep_alive = request.keep_alive
         self.writer: http11.ResponseWriter | None = None
         self.status = 0
         self.task: asyncio.Task[None] | None = None
-        self.response_started = False
-        self.response_complete = False
-        self.disconnected = False
+        self.response = _NOT_STARTED
+        self.peer_gone = False
+        self.eof = False
+        self.disconnect_delivered = False
         # No framing means no body (RFC 9112 §6.3 item 7 for requests).
         self.body_complete = request.content_length is None and not request.chunked
+        self.received = 0
+        self.bytes_sent = 0
         self._body_returned = False
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -127,18 +170,26 @@ class HTTPCycle:
         # answers without reading the body; we send it only when the app asks for the
         # body, so an app that rejects the upload never invites it.
         self._expect_100 = request.expect_continue and not self.body_complete
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         self._head: bytes | None = None
-        self._default_headers = default_headers
+        self._response_headers: Any = ()
+        self._defaults = default_headers
         self._date_header = date_header
-        self._start_time = time.perf_counter() if access_log else 0.0
+        self._access = access_log
+        self._start_time = time.perf_counter() if access_log.enabled else 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def expect_100_pending(self) -> bool:
+        """The client waits for a 100 (Continue) that was never sent."""
+        return self._expect_100
 
     # --- driven by the connection ------------------------------------------------
 
     def body_data(self, data: bytes) -> None:
-        if self.response_complete:
-            return  # the app is done with this request: discard what is left of the body
+        self.received += len(data)
+        if self.response is _COMPLETE:
+            return  # the app is done with this request: the rest of the body is dropped
         self._chunks.append(data)
         self._buffered += len(data)
         if self._buffered > BODY_HIGH_WATER:
@@ -149,22 +200,36 @@ class HTTPCycle:
         self.body_complete = True
         self._wake()
 
+    def eof_received(self) -> None:
+        """The client half-closed: it will send nothing more (see the module doc)."""
+        self.eof = True
+        self._wake()
+
     def connection_lost(self) -> None:
-        self.disconnected = True
+        self.peer_gone = True
         self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        # Every waiter: an app may await receive() from two tasks at once (a body
+        # reader and a disconnect watcher), and both must see what changed.
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def _wait(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        waiter = self._waiter = self._loop.create_future()
-        await waiter
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():  # cancelled: do not leave it behind
+                waiter.cancel()
 
     # --- running the app -----------------------------------------------------------
 
@@ -180,68 +245,78 @@ class HTTPCycle:
             result = await app(self.scope, self.receive, self.send)
         except asyncio.CancelledError:
             # Forced shutdown: the connection is being torn down by the server.
-            if not self.response_complete:
+            if self.response is not _COMPLETE:
+                self._log(self.status or 500, closed_early=True)
                 self.owner.abort()
             raise
         except BaseException as exc:
-            if isinstance(exc, ClientDisconnected) and self.disconnected:
+            if isinstance(exc, ClientDisconnected) and (
+                self.peer_gone or self.disconnect_delivered
+            ):
                 error_logger.debug("client disconnected while the app was sending")
             else:
                 error_logger.error("Exception in ASGI application", exc_info=exc)
-            if not self.response_started:
-                self._send_500()
-            elif not self.response_complete:
-                # The head is out; the only honest signal left is closing the connection.
-                self.owner.abort()
+            self._end_after_failure()
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt / SystemExit keep their meaning
         else:
             if result is not None:
                 error_logger.error("ASGI callable returned a non-None value: %r", result)
-            if not self.response_started:
-                if not self.disconnected:
+            if self.response is not _COMPLETE and not self.peer_gone:
+                if self.response is _NOT_STARTED:
                     error_logger.error("ASGI callable returned without starting a response")
-                self._send_500()
-            elif not self.response_complete:
-                if not self.disconnected:
+                else:
                     error_logger.error("ASGI callable returned without completing the response")
-                self.owner.abort()
+            self._end_after_failure()
         finally:
             tasks.discard(self.task)
 
-    def _send_500(self) -> None:
-        if self.disconnected or self.response_complete:
+    def _end_after_failure(self) -> None:
+        response = self.response
+        if response is _COMPLETE:
             return
-        self.keep_alive = False
+        if response is _NOT_STARTED and not self.peer_gone:
+            self._send_500()
+            return
+        # The head is out (or nobody is listening): the only honest signal left is
+        # closing the connection; the log says the response was cut short.
+        self._log(self.status or 500, closed_early=True)
+        self.owner.abort()
+
+    def _send_500(self) -> None:
         self.status = 500
-        self.response_started = True
-        self.response_complete = True
-        server = self._default_headers.server
-        self.owner.write(
-            http11.error_response(
-                500, "Internal Server Error", date_header=self._date_header, server_header=server
-            )
-        )
-        self.owner.response_complete(self)
+        self.writer = None  # no writer: the connection closes after this response
+        self._head = None
+        data = self.owner.error_response(500, "Internal Server Error")
+        self.owner.write(data)
+        self.bytes_sent = len(data)
+        self._finish()
 
     # --- receive -----------------------------------------------------------------
 
     async def receive(self) -> dict[str, Any]:
         if self._expect_100:
             self._expect_100 = False
-            if not self.response_started and not self.disconnected:
+            if self.response is _NOT_STARTED and not self.peer_gone:
                 self.owner.write(http11.informational_response(100))
-        if self._body_returned:
-            # The whole body was delivered: the next message is the disconnect, sent when
-            # the client goes or once the response is complete (asgiref www.rst).
-            while not (self.disconnected or self.response_complete):
-                await self._wait()
-            return {"type": "http.disconnect"}
-        while not (self._chunks or self.body_complete or self.disconnected):
-            self.owner.resume_reading()
+        while True:
+            if self.peer_gone or self.response is _COMPLETE:
+                break
+            if not self._body_returned:
+                if self._chunks or self.body_complete:
+                    return self._body_message()
+                if self.eof:
+                    break  # the rest of the body can never arrive
+                self.owner.resume_reading()
+            elif self.eof:
+                break
             await self._wait()
-        if self.disconnected or self.response_complete:
-            return {"type": "http.disconnect"}
+        # asgiref www.rst: http.disconnect once the client has gone or the response
+        # has been sent; after it, send() raises.
+        self.disconnect_delivered = True
+        return {"type": "http.disconnect"}
+
+    def _body_message(self) -> dict[str, Any]:
         chunks = self._chunks
         if not chunks:
             body = b""
@@ -266,51 +341,57 @@ class HTTPCycle:
             handler = _SEND_HANDLERS[message["type"]]
         except (KeyError, TypeError):
             raise RuntimeError(f"Unexpected ASGI message: {message!r:.100}") from None
-        if self.disconnected:
+        if self.peer_gone or self.disconnect_delivered:
             raise ClientDisconnected("the client has disconnected")
         waiter = handler(self, message)
         if waiter is not None:
             await waiter
-        if self.owner.write_paused and not self.disconnected:
-            await self.owner.drain()
+        drain = self.owner.drain()
+        if drain is not None:
+            await drain
 
     def _send_start(self, message: Any) -> None:
-        if self.response_started:
+        if self.response is not _NOT_STARTED:
             raise RuntimeError("Unexpected ASGI message 'http.response.start' sent twice")
-        status = message["status"]
-        if type(status) is not int or status < 200:
-            # 1xx are informational (RFC 9110 §15.2): a final response must follow, and
-            # http.response.start is the final one. The writer checks the upper bound.
-            raise RuntimeError(f"Invalid final HTTP status {status!r} in http.response.start")
+        try:
+            status = message["status"]
+        except KeyError:
+            raise RuntimeError("'http.response.start' needs a 'status'") from None
         headers = message.get("headers", ())
-        if self._expect_100:
-            # RFC 9110 §10.1.1: the app answered without reading the body the client is
-            # waiting to send; the connection cannot be reused (we never invited the body).
-            self._expect_100 = False
-            self.keep_alive = False
-        request = self.request
         writer = _ResponseWriter(
-            request.method,
-            request.http_version,
-            self.keep_alive,
-            self._default_headers,
+            self.request.method,
+            self.request.http_version,
+            self.owner.may_keep_alive(self),
+            self._defaults,
             self._date_header,
         )
-        # Raises ProtocolError(500) for headers the app may not send; the app sees it.
-        self._head = writer.start(status, headers)
+        try:
+            # The writer checks the status (RFC 9110 §15) and every header field.
+            self._head = writer.start(status, headers)
+        except _ProtocolError as exc:
+            raise app_error("invalid 'http.response.start'", exc) from None
+        if self._expect_100:
+            # RFC 9110 §10.1.1: the app answered without reading the body the client
+            # is waiting to send; we never invited it, so nothing more is read.
+            self._expect_100 = False
         self.writer = writer
         self.status = status
-        self.response_started = True
+        self._response_headers = headers
+        self.response = _STARTED
 
     def _send_body(self, message: Any) -> None:
         writer = self.writer
-        if writer is None:
-            raise RuntimeError("Unexpected ASGI message 'http.response.body' before start")
-        if self.response_complete:
-            raise RuntimeError("Unexpected ASGI message 'http.response.body' after completion")
+        if self.response is not _STARTED or writer is None:
+            raise RuntimeError(
+                "Unexpected ASGI message 'http.response.body' "
+                + ("after completion" if self.response is _COMPLETE else "before start")
+            )
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
-        data = writer.body(body, more_body)
+        try:
+            data = writer.body(body, more_body)
+        except _ProtocolError as exc:
+            raise app_error("invalid 'http.response.body'", exc) from None
         head = self._head
         if head is not None:
             self._head = None
@@ -318,17 +399,20 @@ class HTTPCycle:
                 data = head + data
             else:
                 self.owner.write(head)
+                self.bytes_sent += len(head)
         if data:
             self.owner.write(data)
+            self.bytes_sent += len(data)
         if not more_body:
             self._finish()
 
     def _send_pathsend(self, message: Any) -> Awaitable[None]:
-        if self.writer is None:
-            raise RuntimeError("Unexpected ASGI message 'http.response.pathsend' before start")
-        if self.response_complete:
-            raise RuntimeError("Unexpected ASGI message 'http.response.pathsend' after completion")
-        path = message["path"]
+        if self.response is not _STARTED or self.writer is None:
+            raise RuntimeError(
+                "Unexpected ASGI message 'http.response.pathsend' "
+                + ("after completion" if self.response is _COMPLETE else "before start")
+            )
+        path = message.get("path")
         if not isinstance(path, str) or not os.path.isabs(path):
             raise RuntimeError("http.response.pathsend needs an absolute path")
         return self._pathsend(path)
@@ -337,12 +421,18 @@ class HTTPCycle:
         writer = self.writer
         assert writer is not None
         owner = self.owner
-        with open(path, "rb") as file:
+        loop = asyncio.get_running_loop()
+        # open() and fstat() run in a thread: a FIFO or a slow disk must not stall
+        # every other connection on this loop.
+        file, size = await loop.run_in_executor(None, _open_for_pathsend, path)
+        try:
+            if self.peer_gone:
+                raise ClientDisconnected("the client has disconnected")
             head = self._head
             if head is not None:
                 self._head = None
                 owner.write(head)
-            size = os.fstat(file.fileno()).st_size
+                self.bytes_sent += len(head)
             if writer.bodiless:
                 # HEAD, 204, 304: the content is not sent, so it is not read either.
                 writer.body(b"", False)
@@ -351,13 +441,17 @@ class HTTPCycle:
             if size >= SENDFILE_MIN and writer.out_of_band_ok and owner.can_sendfile():
                 # Zero copy: the kernel moves the file to the socket. The writer counts
                 # the bytes first, so a file longer than the declared Content-Length
-                # sends nothing past the head (ProtocolError, connection closed).
-                writer.out_of_band(size)
+                # sends nothing past the head (an error, the connection closes).
+                try:
+                    writer.out_of_band(size)
+                except _ProtocolError as exc:
+                    raise app_error("invalid 'http.response.pathsend'", exc) from None
                 try:
                     sent = await owner.sendfile(file, 0, size)
                 except ClientDisconnected:
-                    self.disconnected = True  # seen here before connection_lost runs
+                    self.peer_gone = True  # seen here before connection_lost runs
                     raise
+                self.bytes_sent += sent
                 if sent != size:
                     # The file shrank under us: the response is short of its framing
                     # and the connection cannot be reused.
@@ -366,44 +460,50 @@ class HTTPCycle:
                 self._finish()
                 return
             while True:
-                chunk = file.read(PATHSEND_CHUNK)
+                chunk = await loop.run_in_executor(None, file.read, PATHSEND_CHUNK)
                 if not chunk:
                     break
-                data = writer.body(chunk, True)
+                try:
+                    data = writer.body(chunk, True)
+                except _ProtocolError as exc:
+                    raise app_error("invalid 'http.response.pathsend'", exc) from None
                 if data:
                     owner.write(data)
-                if self.disconnected:
+                    self.bytes_sent += len(data)
+                if self.peer_gone:
                     raise ClientDisconnected("the client has disconnected")
-                if owner.write_paused:
-                    await owner.drain()
-            tail = writer.body(b"", False)
+                drain = owner.drain()
+                if drain is not None:
+                    await drain
+            try:
+                tail = writer.body(b"", False)
+            except _ProtocolError as exc:
+                raise app_error("invalid 'http.response.pathsend'", exc) from None
             if tail:
                 owner.write(tail)
+                self.bytes_sent += len(tail)
+        finally:
+            file.close()
         self._finish()
 
     def _finish(self) -> None:
-        self.response_complete = True
+        self.response = _COMPLETE
         if self._start_time:
-            self._log_access()
+            self._log(self.status, closed_early=False)
         self.owner.response_complete(self)
         self._wake()
 
-    def _log_access(self) -> None:
-        scope = self.scope
-        client = scope["client"]
-        client_str = f"{client[0]}:{client[1]}" if client else "-"
-        path = scope["raw_path"].decode("ascii", "backslashreplace")
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("ascii", "backslashreplace")
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %.1fms',
-            client_str,
-            scope["method"],
-            path,
-            scope["http_version"],
-            self.status,
-            (time.perf_counter() - self._start_time) * 1000.0,
-        )
+    def _log(self, status: int, closed_early: bool) -> None:
+        access = self._access
+        if access.enabled:
+            access.log(
+                self.scope,
+                status,
+                self._response_headers,
+                self.bytes_sent,
+                time.perf_counter() - self._start_time,
+                closed_early=closed_early,
+            )
 
 
 _SEND_HANDLERS: dict[str, SendHandler] = {

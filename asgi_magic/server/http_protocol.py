@@ -1,9 +1,29 @@
 """The per-connection HTTP/1.1 protocol: bytes from the socket to cycles and back.
 
-One ``HTTPProtocol`` per TCP connection. It feeds the sans-IO parser, builds the ASGI
-scope once per request, runs one ``HTTPCycle`` at a time (pipelined requests wait in
-the parser until the response before them has ended), and owns flow control in both
-directions and the connection's timers.
+One ``HTTPProtocol`` per TCP connection. It feeds the sans-IO parser, builds each
+request's scope (``scope.py``), runs one ``HTTPCycle`` at a time, and owns the
+connection's timers, its flow control (``flow_control.py``) and the decision whether
+the connection persists after a response (``may_keep_alive``/``response_complete``,
+the one place that decides).
+
+Connection states (``ConnState``; the allowed moves are the table ``_TRANSITIONS``)::
+
+    IDLE ──bytes──▶ HEAD ──head──▶ BUSY ──response done──▶ IDLE (keep-alive)
+      │                │             │                  └─▶ DISCARDING ─▶ IDLE
+      │                │             └─upgrade head──▶ UPGRADING ─▶ SWITCHED
+      └────────────────┴──── error, timeout, close, EOF ──▶ CLOSING ─▶ CLOSED
+
+* IDLE: waiting for a request head, none of it received (keep-alive timeout).
+* HEAD: part of a head received (request-head timeout, measured from its first byte).
+* BUSY: a request is in flight: its app runs or its response is being written.
+  Pipelined requests wait in the parser; reading pauses (one read's worth buffered).
+* DISCARDING: the response is done but the app left body unread: read and drop up to
+  ``DISCARD_LIMIT`` bytes, then serve the next request; more than that closes.
+* UPGRADING / SWITCHED: a WebSocket upgrade; the transport goes to ``ws_protocol``.
+* CLOSING: we are closing. With input possibly still arriving (an error answer, a
+  body too large to discard) we half-close and read-and-drop for a short while
+  (lingering close, RFC 9112 §9.6), so the peer's TCP stack does not reset the
+  connection under the response we just wrote.
 """
 
 from __future__ import annotations
@@ -11,39 +31,75 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable
+from enum import Enum
 from typing import Any, BinaryIO
 
 from asgi_magic import http11
 from asgi_magic.config import Config
-from asgi_magic.server._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
-from asgi_magic.server.http_cycle import ClientDisconnected, HTTPCycle
-from asgi_magic.server.proxy_headers import proxy_for_peer
+from asgi_magic.server._addresses import is_ssl
+from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.exceptions import ClientDisconnected
+from asgi_magic.server.flow_control import FlowControl
+from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
+from asgi_magic.server.responses import error_response
+from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.state import ServerState
 
-__all__ = ["HTTPProtocol", "limits_from_config"]
+__all__ = ["DISCARD_LIMIT", "ConnState", "HTTPProtocol", "limits_from_config"]
 
 error_logger = logging.getLogger("asgi_magic.error")
-access_logger = logging.getLogger("asgi_magic.access")
 
 _NEED_DATA = http11.NEED_DATA
-_PAUSED = http11.PAUSED
 _Request = http11.Request
 _Data = http11.Data
 _EndOfMessage = http11.EndOfMessage
 _ProtocolError = http11.ProtocolError
+_COMPLETE = ResponseState.COMPLETE
 
 _NO_LOOP_SENDFILE = asyncio.AbstractEventLoop.sendfile
 _os_sendfile = getattr(os, "sendfile", None)
 
-# The usual methods as ready str objects: no decode per request.
-_METHODS = {
-    m: m.decode("ascii")
-    for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE")
-}
+# Request body an app left unread that we read and drop to keep the connection; past
+# this the response says "close" (when the length is known in advance) or the
+# connection closes once it is exceeded.
+DISCARD_LIMIT = 1024 * 1024
+# Lingering close: how long, and how many bytes, we keep reading and dropping after
+# half-closing, before the final close.
+LINGER_TIMEOUT = 2.0
+LINGER_LIMIT = 1024 * 1024
 
-_ASGI_VERSION = "3.0"
-_SPEC_VERSION = "2.4"
+
+class ConnState(Enum):
+    IDLE = "idle"
+    HEAD = "head"
+    BUSY = "busy"
+    DISCARDING = "discarding"
+    UPGRADING = "upgrading"
+    SWITCHED = "switched"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_IDLE = ConnState.IDLE
+_HEAD = ConnState.HEAD
+_BUSY = ConnState.BUSY
+_DISCARDING = ConnState.DISCARDING
+_UPGRADING = ConnState.UPGRADING
+_SWITCHED = ConnState.SWITCHED
+_CLOSING = ConnState.CLOSING
+_CLOSED = ConnState.CLOSED
+
+_TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
+    _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _CLOSING, _CLOSED)),
+    _HEAD: frozenset((_BUSY, _UPGRADING, _CLOSING, _CLOSED)),
+    _BUSY: frozenset((_IDLE, _DISCARDING, _CLOSING, _CLOSED)),
+    _DISCARDING: frozenset((_IDLE, _CLOSING, _CLOSED)),
+    _UPGRADING: frozenset((_SWITCHED, _CLOSING, _CLOSED)),
+    _SWITCHED: frozenset(),
+    _CLOSING: frozenset((_CLOSED,)),
+    _CLOSED: frozenset(),
+}
+_ACCEPTS_INPUT = frozenset((_IDLE, _HEAD, _BUSY, _DISCARDING, _UPGRADING))
 
 
 def limits_from_config(config: Config) -> http11.Limits:
@@ -65,6 +121,9 @@ def _load_ws_protocol() -> type | None:
 
 
 class HTTPProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection. Owns: the parser, the current cycle, the connection
+    state, the timer, flow control and the keep-alive decision."""
+
     def __init__(
         self,
         config: Config,
@@ -82,109 +141,116 @@ class HTTPProtocol(asyncio.Protocol):
         self.limits = limits or limits_from_config(config)
         self.parser = http11.RequestParser(self.limits)
         self.transport: asyncio.Transport | None = None
-        self.cycle: HTTPCycle | _PendingUpgrade | None = None
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
-        self.scheme = "http"
-        self.root_path = config.root_path
-        self._raw_root = config.root_path.encode("utf-8")
+        self.flow: FlowControl = FlowControl(None, self.loop)
+        self.info: ConnectionInfo | None = None
+        self.cycle: HTTPCycle | None = None
+        self.state = _IDLE
         # Validated and joined once, shared by every response of every connection.
         self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
-        self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
+        self.access_log = AccessLog.from_config(config)
         self.ws_enabled = config.ws != "none"
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
         self.connections = server_state.connections
         self.tasks = server_state.tasks
-        self.write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._read_paused = False
-        self._closing = False
         self._shutting_down = False
-        # Timer: one handle, armed while waiting for a request head (keep-alive idle
-        # and slowloris defence), cancelled as soon as the head is complete.
+        self._upgrade: http11.Request | None = None
+        self._pipeline_deferred = False
+        self._discarded = 0
+        # Timer: one handle, re-armed by itself for whatever wait is current (see
+        # _on_timer); per request only the clock is read.
         self._timer: asyncio.TimerHandle | None = None
-        self._head_bytes = False  # bytes of the next request head have arrived
-        self._waiting = True  # between requests: a head is due
-        self._waiting_since = 0.0
+        self._since = 0.0  # when the current state's wait began
         self._wait_delay = min(self.timeout_keep_alive, self.timeout_request_head)
+
+    # --- state -------------------------------------------------------------------------
+
+    def _set_state(self, new: ConnState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise RuntimeError(f"invalid connection state change {self.state} -> {new}")
+        self.state = new
 
     # --- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport  # type: ignore[assignment]
+        self.flow.transport = transport
         self.connections.add(self)
-        self.client = get_remote_addr(transport)
-        self.server = get_local_addr(transport)
-        self.scheme = "https" if is_ssl(transport) else "http"
-        # Proxy headers: decided once per connection; None unless the peer is trusted.
-        self.proxy = proxy_for_peer(self.config, self.client)
+        self.info = ConnectionInfo(transport, self.config, self.app_state)
         if error_logger.isEnabledFor(5):
-            error_logger.log(5, "%s - connection made", self._client_str())
-        self._arm_wait_timer()
+            error_logger.log(5, "%s - connection made", self.info.client_str())
+        self._since = self.loop.time()
+        self._timer = self.loop.call_later(self._wait_delay, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
+        if self.state is _SWITCHED:
+            return
+        self.state = _CLOSED  # from any state
         self.connections.discard(self)
         self._cancel_timer()
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
+        if cycle is not None and cycle.response is not _COMPLETE:
             cycle.connection_lost()
         elif cycle is not None:
-            cycle.disconnected = True
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+            cycle.peer_gone = True
+        self.flow.connection_lost()
         self.transport = None
 
     def eof_received(self) -> bool | None:
-        # A half-closed client may still read our response: keep the transport open
-        # until the response is written (returning True), unless there is nothing in
-        # flight, in which case close.
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete:
-            return None
-        if not cycle.body_complete:
-            # The rest of the body can never arrive: the app sees a disconnect.
-            cycle.connection_lost()
-            return None
-        cycle.keep_alive = False
-        return True
+        state = self.state
+        self.parser.feed_eof()
+        tls = self.info is not None and self.info.secure
+        if state is _HEAD:
+            # A head cut off by end-of-file: the parser answers 400 (and the log says
+            # so); the peer may still read it (half-close).
+            self._process()
+            return None if tls or self.state is _CLOSED else True
+        if state is _BUSY:
+            cycle = self.cycle
+            assert cycle is not None
+            if not cycle.body_complete:
+                # The rest of the body can never arrive: the exchange is over.
+                cycle.connection_lost()
+                return None
+            # Half-close after a complete request (module doc of http_cycle): the app
+            # is told at receive(); a response it sends is still written, then close.
+            cycle.eof_received()
+            return None if tls else True
+        if state is _CLOSING:
+            self._close_now()
+        return None  # idle, discarding or lingering: let the transport close
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
+        state = self.state
+        if state not in _ACCEPTS_INPUT:
+            if state is _CLOSING:
+                self._linger_received(len(data))
             return
-        cycle = self.cycle
-        if cycle is None and not self._head_bytes:
-            self._head_bytes = True
         try:
             self.parser.feed(data)
         except _ProtocolError as exc:
             self._protocol_error(exc)
             return
-        if cycle is not None and cycle.body_complete:
+        if state is _BUSY and self.cycle is not None and self.cycle.body_complete:
             # A pipelined request arrived while a response is still being produced:
             # stop reading so buffered input stays bounded (one read's worth). Reading
             # resumes when the response has ended.
-            self.pause_reading()
+            self.flow.pause_reading()
             return
         self._process()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        # The peer is not reading: neither do we (flow_control.py).
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        waiters = self._drain_waiters
-        if waiters:
-            self._drain_waiters = []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self.flow.resume_writing()
+        if self._pipeline_deferred and self.state is _IDLE:
+            self._pipeline_deferred = False
+            self._process()
 
     # --- events from the parser ------------------------------------------------------
 
@@ -199,32 +265,52 @@ class HTTPProtocol(asyncio.Protocol):
             kind = type(event)
             if kind is _Request:
                 self._on_request(event)  # type: ignore[arg-type]
-                if self._closing:
+                if self.state is not _BUSY and self.state is not _UPGRADING:
                     return
             elif kind is _Data:
                 cycle = self.cycle
                 if cycle is not None:
                     cycle.body_data(event.data)  # type: ignore[union-attr]
+                if self.state is _DISCARDING:
+                    self._discarded += len(event.data)  # type: ignore[union-attr]
+                    if self._discarded > DISCARD_LIMIT:
+                        error_logger.debug(
+                            "%s - unread request body over %d bytes: closing",
+                            self._client_str(),
+                            DISCARD_LIMIT,
+                        )
+                        self._close(linger=True)
+                        return
             elif kind is _EndOfMessage:
+                state = self.state
+                if state is _UPGRADING:
+                    self._switch_to_websocket()
+                    return
                 cycle = self.cycle
-                if cycle is None:
-                    return
-                if type(cycle) is _PendingUpgrade:
-                    self._upgrade_websocket(cycle)
-                    return
-                cycle.body_end()
-                if cycle.response_complete:
+                if cycle is not None:
+                    cycle.body_end()
+                if state is _DISCARDING:
                     self._next_cycle()
-                # Either way the parser now says PAUSED until start_next_cycle():
-                # skip asking it.
+                # Otherwise the parser says PAUSED until start_next_cycle(): the cycle
+                # moves things on when its response is complete.
                 return
             else:
-                # NEED_DATA or PAUSED: wait for bytes or for the response to end.
+                if event is _NEED_DATA and self.state is _IDLE and parser.trailing_data:
+                    # Part of a head: its deadline runs from its first byte.
+                    self._set_state(_HEAD)
+                    self._since = self.loop.time()
                 return
 
     def _on_request(self, request: http11.Request) -> None:
-        self._waiting = False
-        self._head_bytes = False
+        info = self.info
+        assert info is not None
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
+            # Overload: answer 503 at once and close; the client may retry elsewhere.
+            # Upgrades count too: a WebSocket holds a connection and a task.
+            error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
+            self._write_error(503, "Service Unavailable")
+            return
         if (
             request.upgrade == b"websocket"
             and self.ws_enabled
@@ -232,73 +318,40 @@ class HTTPProtocol(asyncio.Protocol):
             and request.content_length is None
             and not request.chunked
         ):
-            ws_cls = _load_ws_protocol()
-            if ws_cls is None:
+            if _load_ws_protocol() is None:
                 self.ws_enabled = False
             else:
-                # Build no HTTP cycle: the upgrade happens at end of message.
-                self.cycle = _PendingUpgrade(request, ws_cls)
+                # The upgrade happens at end of message (the parser's EndOfMessage).
+                self._set_state(_UPGRADING)
+                self._upgrade = request
                 return
-        limit = self.limit_concurrency
-        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
-            # Overload: answer 503 at once and close; the client may retry elsewhere.
-            error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
-            self._write_error(503, "Service Unavailable")
-            return
-        raw_path = request.path
-        root = self.root_path
-        # Fast path: without %-escapes the path is only decoded, never unquoted.
-        path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": _ASGI_VERSION, "spec_version": _SPEC_VERSION},
-            "http_version": request.http_version,
-            # RFC 9110 §9.1: methods are case-sensitive; sent as received (the parser
-            # admits only tokens, so this is ASCII).
-            "method": _METHODS.get(request.method) or request.method.decode("ascii"),
-            "scheme": self.scheme,
-            "path": root + path if root else path,
-            "raw_path": self._raw_root + raw_path if root else raw_path,
-            "query_string": request.query,
-            "root_path": root,
-            "headers": request.headers,
-            "client": self.client,
-            "server": self.server,
-            "state": self.app_state.copy(),
-            "extensions": {"http.response.pathsend": {}},
-        }
-        if self.proxy is not None:
-            self.proxy.rewrite_scope(scope)
         cycle = HTTPCycle(
-            scope,
+            http_scope(info, request),
             request,
             self,
             self.default_headers,
             self.date_header,
             self.access_log,
         )
-        if self._shutting_down:
-            cycle.keep_alive = False
+        self._set_state(_BUSY)
         self.cycle = cycle
         tasks = self.tasks
         task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
         tasks.add(task)
 
-    def _upgrade_websocket(self, upgrade: _PendingUpgrade) -> None:
-        ws_cls: Any = upgrade.ws_cls
+    def _switch_to_websocket(self) -> None:
+        ws_cls: Any = _load_ws_protocol()
         transport = self.transport
-        if transport is None:
+        request = self._upgrade
+        if transport is None or request is None:
             return
         self._cancel_timer()
         self.connections.discard(self)
-        self._closing = True  # this protocol is finished with the transport
-        self.cycle = None
-        if self._read_paused:
-            self._read_paused = False
-            transport.resume_reading()
+        self._set_state(_SWITCHED)  # this protocol is finished with the transport
+        self._upgrade = None
         ws = ws_cls(self.config, self.server_state, self.app, self.app_state)
         transport.set_protocol(ws)
-        ws.upgrade(transport, upgrade.request, self.parser.trailing_data)
+        ws.upgrade(transport, request, self.parser.trailing_data, info=self.info, flow=self.flow)
 
     # --- CycleOwner interface ---------------------------------------------------------
 
@@ -307,33 +360,93 @@ class HTTPProtocol(asyncio.Protocol):
         if transport is not None:
             transport.write(data)
 
-    def drain(self) -> Awaitable[None]:
-        waiter: asyncio.Future[None] = self.loop.create_future()
-        if self.transport is None or not self.write_paused:
-            waiter.set_result(None)
-        else:
-            self._drain_waiters.append(waiter)
-        return waiter
+    def drain(self) -> asyncio.Future[None] | None:
+        return self.flow.drain()
 
     def pause_reading(self) -> None:
-        if not self._read_paused and self.transport is not None:
-            self._read_paused = True
-            self.transport.pause_reading()
+        self.flow.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._read_paused and self.transport is not None:
-            self._read_paused = False
-            self.transport.resume_reading()
+        self.flow.resume_reading()
+
+    def error_response(self, status: int, reason: str) -> bytes:
+        return error_response(self.default_headers, self.date_header, status, reason)
+
+    def may_keep_alive(self, cycle: HTTPCycle) -> bool:
+        """Whether the connection may persist after ``cycle``'s response (decided when
+        the response starts, so the head can say ``close``, RFC 9112 §9.6)."""
+        request = cycle.request
+        if (
+            not request.keep_alive
+            or self._shutting_down
+            or cycle.eof
+            or cycle.peer_gone
+            or cycle.expect_100_pending
+        ):
+            return False
+        if not cycle.body_complete and request.content_length is not None:
+            # Known size left unread: drop it only while that stays cheap.
+            return request.content_length - cycle.received <= DISCARD_LIMIT
+        return True
+
+    def response_complete(self, cycle: HTTPCycle) -> None:
+        self.server_state.total_requests += 1
+        if self.state is not _BUSY:
+            return
+        writer = cycle.writer
+        keep_alive = (
+            writer is not None
+            and writer.keep_alive
+            and not self._shutting_down
+            and not cycle.eof
+            and not cycle.peer_gone
+        )
+        if not keep_alive:
+            # Body bytes still on their way in must not reset the connection under
+            # the response: half-close and drain them for a moment first.
+            self._close(linger=not cycle.body_complete)
+            return
+        if cycle.body_complete:
+            self._next_cycle()
+        else:
+            # The app answered without reading the whole body: read on and drop the
+            # rest (bounded by DISCARD_LIMIT) so the connection can serve the next
+            # request.
+            self._set_state(_DISCARDING)
+            self._discarded = 0
+            self._since = self.loop.time()
+            self.flow.resume_reading()
+
+    def _next_cycle(self) -> None:
+        self.cycle = None
+        parser = self.parser
+        parser.start_next_cycle()
+        self._set_state(_IDLE)
+        self._since = self.loop.time()
+        self.flow.resume_reading()
+        if parser.trailing_data:
+            # A pipelined request is already buffered. It is parsed in this protocol's
+            # own callback, not inside the previous app's send(), and only once the
+            # peer reads what we wrote (bounded output for a client that never reads).
+            self._pipeline_deferred = True
+            if not self.flow.write_paused:
+                self.loop.call_soon(self._resume_pipeline)
+
+    def _resume_pipeline(self) -> None:
+        if self._pipeline_deferred and self.state is _IDLE and not self.flow.write_paused:
+            self._pipeline_deferred = False
+            self._process()
 
     def abort(self) -> None:
         transport = self.transport
-        if transport is not None and not self._closing:
-            self._closing = True
+        if transport is not None and self.state is not _CLOSING and self.state is not _CLOSED:
+            self._set_state(_CLOSING)
+            self._cancel_timer()
             transport.close()
 
     def can_sendfile(self) -> bool:
         transport = self.transport
-        if transport is None or self._closing or _os_sendfile is None:
+        if transport is None or self.state is _CLOSING or _os_sendfile is None:
             return False
         # TLS must encrypt in user space; only a plain socket can take a file directly.
         return transport.get_extra_info("socket") is not None and not is_ssl(transport)
@@ -372,7 +485,9 @@ class HTTPProtocol(asyncio.Protocol):
             low, high = transport.get_write_buffer_limits()
             transport.set_write_buffer_limits(high=0, low=0)
             try:
-                await self.drain()
+                waiter = self.flow.drain()
+                if waiter is not None:
+                    await waiter
             finally:
                 if self.transport is not None:
                     transport.set_write_buffer_limits(high=high, low=low)
@@ -388,13 +503,13 @@ class HTTPProtocol(asyncio.Protocol):
                 try:
                     n = os.sendfile(fd, in_fd, offset + sent, count - sent)
                 except BlockingIOError:
-                    waiter: asyncio.Future[None] = loop.create_future()
+                    fut: asyncio.Future[None] = loop.create_future()
                     # connection_lost and resume_writing also wake it: a spurious
                     # wake-up only retries the send.
-                    self._drain_waiters.append(waiter)
-                    loop.add_writer(fd, _wake, waiter)
+                    self.flow.add_waiter(fut)
+                    loop.add_writer(fd, _wake, fut)
                     try:
-                        await waiter
+                        await fut
                     finally:
                         loop.remove_writer(fd)
                     continue
@@ -405,35 +520,7 @@ class HTTPProtocol(asyncio.Protocol):
         finally:
             os.close(fd)
 
-    def response_complete(self, cycle: HTTPCycle) -> None:
-        self.server_state.total_requests += 1
-        transport = self.transport
-        if transport is None or self._closing:
-            return
-        writer = cycle.writer
-        keep_alive = cycle.keep_alive and (writer is None or writer.keep_alive)
-        if not keep_alive or self._shutting_down:
-            self._closing = True
-            transport.close()
-            return
-        if cycle.body_complete:
-            self._next_cycle()
-        else:
-            # The app answered without reading the whole body: read on and discard the
-            # rest (HTTPCycle.body_data) so the connection can serve the next request.
-            self.resume_reading()
-
-    def _next_cycle(self) -> None:
-        self.cycle = None
-        parser = self.parser
-        parser.start_next_cycle()
-        self._arm_wait_timer()
-        if self._read_paused:
-            self.resume_reading()
-        if parser.trailing_data:  # a pipelined request is already buffered
-            self._process()
-
-    # --- errors --------------------------------------------------------------------
+    # --- errors and closing ------------------------------------------------------------
 
     def _protocol_error(self, exc: http11.ProtocolError) -> None:
         # One line, no traceback: a malformed request is the client's fault.
@@ -441,46 +528,54 @@ class HTTPProtocol(asyncio.Protocol):
             "%s - invalid HTTP request: %d %s", self._client_str(), exc.status, exc.reason
         )
         cycle = self.cycle
-        if cycle is not None and cycle.response_started:
-            # A response is under way (e.g. the body broke a rule mid-stream): we cannot
-            # start another one, so the app sees a disconnect and the connection closes.
-            cycle.connection_lost()
-            self.abort()
-            return
         if cycle is not None:
+            # The app sees a disconnect: its request can never be completed.
             cycle.connection_lost()
+            if cycle.response is not ResponseState.NOT_STARTED:
+                # A response is under way (the body broke a rule mid-stream): we cannot
+                # start another one, so the connection closes.
+                self.abort()
+                return
         self._write_error(exc.status, exc.reason)
 
     def _write_error(self, status: int, reason: str) -> None:
         transport = self.transport
-        self._cancel_timer()
-        if transport is None or self._closing:
+        if transport is None or self.state is _CLOSING or self.state is _CLOSED:
             return
-        self._closing = True
-        server_header = b"asgi-magic" if self.config.server_header else None
-        transport.write(
-            http11.error_response(
-                status, reason, date_header=self.date_header, server_header=server_header
-            )
-        )
+        transport.write(self.error_response(status, reason))
+        self._close(linger=True)
+
+    def _close(self, linger: bool) -> None:
+        """Close after what was written; with ``linger``, half-close first and read and
+        drop the peer's remaining input for a moment (lingering close)."""
+        transport = self.transport
+        if transport is None or self.state is _CLOSING or self.state is _CLOSED:
+            return
+        self._set_state(_CLOSING)
+        self._cancel_timer()
+        if linger and not is_ssl(transport) and _can_write_eof(transport):
+            transport.write_eof()
+            self._discarded = 0
+            self.flow.resume_reading()
+            self._timer = self.loop.call_later(LINGER_TIMEOUT, self._close_now)
+            return
         transport.close()
 
+    def _linger_received(self, size: int) -> None:
+        self._discarded += size
+        if self._discarded > LINGER_LIMIT:
+            self._close_now()
+
+    def _close_now(self) -> None:
+        self._cancel_timer()
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+
     def _client_str(self) -> str:
-        client = self.client
-        return f"{client[0]}:{client[1]}" if client else "-"
+        return self.info.client_str() if self.info is not None else "-"
 
     # --- timers --------------------------------------------------------------------
-
-    def _arm_wait_timer(self) -> None:
-        # Per request this only reads the clock: the one timer handle stays armed and,
-        # when it fires, re-arms itself for whatever wait is current. Creating and
-        # cancelling a TimerHandle per request costs more than the whole scope dict.
-        self._head_bytes = False
-        self._waiting = True
-        loop = self.loop
-        self._waiting_since = loop.time()
-        if self._timer is None:
-            self._timer = loop.call_later(self._wait_delay, self._on_wait_timeout)
 
     def _cancel_timer(self) -> None:
         timer = self._timer
@@ -488,83 +583,51 @@ class HTTPProtocol(asyncio.Protocol):
             self._timer = None
             timer.cancel()
 
-    def _on_wait_timeout(self) -> None:
+    def _on_timer(self) -> None:
+        # One handle, armed at connection_made and re-armed here for whatever wait is
+        # current: creating and cancelling a TimerHandle per request costs more than
+        # the whole scope dict.
         self._timer = None
-        if self._closing or self.transport is None:
+        state = self.state
+        if state is _CLOSING or state is _CLOSED or state is _SWITCHED:
             return
-        if not self._waiting:
-            # A request is in progress: no head is due; look again later.
-            self._timer = self.loop.call_later(self._wait_delay, self._on_wait_timeout)
-            return
-        elapsed = self.loop.time() - self._waiting_since
-        if not self._head_bytes:
-            if elapsed >= self.timeout_keep_alive:
+        elapsed = self.loop.time() - self._since
+        if state is _IDLE or state is _DISCARDING:
+            limit = self.timeout_keep_alive
+            if elapsed >= limit:
                 # Idle with nothing sent: close quietly (RFC 9112 §9.8 permits it).
                 error_logger.debug("%s - keep-alive timeout", self._client_str())
-                self._closing = True
-                self.transport.close()
+                self._close(linger=state is _DISCARDING)
                 return
-        elif elapsed >= self.timeout_request_head:
-            # Slowloris defence: the head did not arrive in time.
-            error_logger.info("%s - request head timeout: 408", self._client_str())
-            self._write_error(408, "Request Timeout")
-            return
-        remaining = (
-            self.timeout_request_head if self._head_bytes else self.timeout_keep_alive
-        ) - elapsed
-        self._timer = self.loop.call_later(max(remaining, 0.0), self._on_wait_timeout)
+        elif state is _HEAD:
+            limit = self.timeout_request_head
+            if elapsed >= limit:
+                # Slowloris defence: the head did not arrive in time.
+                error_logger.info("%s - request head timeout: 408", self._client_str())
+                self._write_error(408, "Request Timeout")
+                return
+        else:
+            # A request is in progress: no head is due; look again later.
+            limit = elapsed + self._wait_delay
+        self._timer = self.loop.call_later(max(limit - elapsed, 0.01), self._on_timer)
 
     # --- graceful shutdown -------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Close now if idle; otherwise close after the response under way."""
         self._shutting_down = True
-        cycle = self.cycle
-        transport = self.transport
-        if transport is None:
-            return
-        if cycle is None or cycle.response_complete:
-            self._closing = True
-            self._cancel_timer()
-            transport.close()
-        else:
-            cycle.keep_alive = False
+        state = self.state
+        if state is _IDLE or state is _HEAD or state is _DISCARDING:
+            self._close(linger=False)
+
+
+def _can_write_eof(transport: asyncio.Transport) -> bool:
+    try:
+        return transport.can_write_eof()
+    except NotImplementedError:
+        return False
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-class _PendingUpgrade:
-    """Stands in for a cycle between a WebSocket upgrade's head and its end of message."""
-
-    __slots__ = (
-        "body_complete",
-        "disconnected",
-        "keep_alive",
-        "request",
-        "response_complete",
-        "response_started",
-        "writer",
-        "ws_cls",
-    )
-
-    def __init__(self, request: http11.Request, ws_cls: type) -> None:
-        self.request = request
-        self.ws_cls = ws_cls
-        self.response_started = False
-        self.response_complete = False
-        self.body_complete = True
-        self.keep_alive = False
-        self.writer = None
-        self.disconnected = False
-
-    def body_data(self, data: bytes) -> None:
-        pass
-
-    def body_end(self) -> None:
-        pass
-
-    def connection_lost(self) -> None:
-        pass

@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+# Each fragment of a message costs at least this much of ``max_size``: a message sent
+# as millions of tiny fragments must not cost the receiver far more (one object per
+# fragment, one parse step per header) than one of ``max_size`` bytes would.
+FRAGMENT_COST = 128
 # Server frames with payloads of this many bytes or more are handed out as
 # [header, payload]: below it one concatenated write costs less than two buffers.
 _SPLIT_OVER = 4096
@@ -301,7 +305,9 @@ class Connection:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame length has its top bit set")
         # §7.4.1 (1009): refuse a frame, or a message, larger than we accept — from the
         # header alone, before buffering any of it.
-        if length > self.max_size or self._wire_size + length > self.max_size:
+        # A fragment of a longer message costs at least FRAGMENT_COST.
+        cost = length if length >= FRAGMENT_COST or (b0 & FIN and opcode) else FRAGMENT_COST
+        if length > self.max_size or self._wire_size + cost > self.max_size:
             raise ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
 
     def _frame(self, b0: int, payload: bytes, events: list[Event]) -> None:
@@ -323,7 +329,7 @@ class Connection:
                 return
             self._msg_opcode = opcode
             self._msg_compressed = bool(b0 & RSV1)
-        self._wire_size += len(payload)
+        self._wire_size += len(payload) if len(payload) >= FRAGMENT_COST else FRAGMENT_COST
         if self._msg_compressed:
             assert self._deflate is not None  # RSV1 was only accepted with deflate
             payload = self._deflate.decompress(payload, bool(fin), self.max_size - self._msg_size)

@@ -61,6 +61,16 @@ async def settle(n: int = 10) -> None:
         await asyncio.sleep(0)
 
 
+async def settle_until(done: Any, timeout: float = 5.0) -> None:
+    """Let the loop run until ``done()``: pathsend opens and reads files in a worker
+    thread, which takes real time, not just loop turns."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    await settle()
+
+
 async def hello(scope: Any, receive: Any, send: Any) -> None:
     await send(
         {
@@ -448,7 +458,7 @@ async def test_shutdown_closes_idle_and_finishes_busy() -> None:
 async def test_head_request_has_no_body() -> None:
     protocol, transport, _ = make(hello)
     protocol.data_received(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await settle()
+    await settle_until(lambda: protocol.cycle is None)
     assert b"hello" not in transport.written
     protocol.connection_lost(None)
 
@@ -470,7 +480,7 @@ async def test_pathsend(tmp_path: Any) -> None:
 
     protocol, transport, _ = make(app)
     protocol.data_received(GET)
-    await asyncio.sleep(0.05)
+    await settle_until(lambda: protocol.cycle is None)
     out = bytes(transport.written)
     assert out.split(b"\r\n\r\n", 1)[1] == data
     assert not transport.closed
@@ -510,7 +520,7 @@ async def test_pathsend_head_request_does_not_read_the_file(
 
     protocol, transport, _ = make(app)
     protocol.data_received(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await settle()
+    await settle_until(lambda: protocol.cycle is None)
     out = bytes(transport.written)
     assert out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"\r\n\r\n")
     assert b"content-length: 300000" in out
@@ -532,7 +542,7 @@ async def test_pathsend_without_a_socket_falls_back_to_framed_pieces(tmp_path: A
     protocol, transport, _ = make(app)
     assert not protocol.can_sendfile()
     protocol.data_received(GET)
-    await asyncio.sleep(0.05)
+    await settle_until(lambda: bytes(transport.written).endswith(b"0\r\n\r\n"))
     head, _, body = bytes(transport.written).partition(b"\r\n\r\n")
     assert b"transfer-encoding: chunked" in head
     piece = PATHSEND_CHUNK

@@ -1,0 +1,30 @@
+"""The errors ``server/`` raises into applications, one of each kind for every protocol.
+
+An application sees exactly two things from ``send()`` when something is wrong:
+
+* ``ClientDisconnected`` (an ``OSError``): the peer has gone, or the app was already
+  told so through ``http.disconnect`` / ``websocket.disconnect`` (asgiref www.rst,
+  spec 2.4: "a server-specific subclass of ``IOError``").
+* ``RuntimeError``: the app broke the ASGI contract or sent a response the protocol
+  cannot carry (an unknown message type, a second ``http.response.start``, an invalid
+  status, a header with CR LF, a close code the RFC forbids …). The protocol layers'
+  own error types (``http11.ProtocolError``, ``ValueError`` from ``websocket``) never
+  reach the app: ``app_error`` turns them into this.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ClientDisconnected", "app_error"]
+
+
+class ClientDisconnected(OSError):
+    """``send()`` after the client has gone (asgiref www.rst, spec 2.4)."""
+
+
+def app_error(what: str, exc: BaseException | None = None) -> RuntimeError:
+    """A ``RuntimeError`` for an app's invalid message; ``exc`` (a protocol error) is
+    kept as ``__cause__`` so the log shows which rule was broken."""
+    detail = getattr(exc, "reason", None) or (str(exc) if exc is not None else "")
+    error = RuntimeError(f"{what}: {detail}" if detail else what)
+    error.__cause__ = exc
+    return error
