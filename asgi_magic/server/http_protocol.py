@@ -295,10 +295,17 @@ class HTTPProtocol(asyncio.Protocol):
                 # moves things on when its response is complete.
                 return
             else:
-                if event is _NEED_DATA and self.state is _IDLE and parser.trailing_data:
-                    # Part of a head: its deadline runs from its first byte.
-                    self._set_state(_HEAD)
-                    self._since = self.loop.time()
+                if event is _NEED_DATA:
+                    state = self.state
+                    if state is _IDLE and parser.trailing_data:
+                        # Part of a head: its deadline runs from its first byte.
+                        self._set_state(_HEAD)
+                        self._since = self.loop.time()
+                        state = _HEAD
+                    if state is not _BUSY:
+                        # Between requests the parser's buffer is used up: read on.
+                        # (While busy, the cycle paces reading by what the app takes.)
+                        self.flow.resume_reading()
                 return
 
     def _on_request(self, request: http11.Request) -> None:
@@ -423,14 +430,17 @@ class HTTPProtocol(asyncio.Protocol):
         parser.start_next_cycle()
         self._set_state(_IDLE)
         self._since = self.loop.time()
-        self.flow.resume_reading()
         if parser.trailing_data:
             # A pipelined request is already buffered. It is parsed in this protocol's
             # own callback, not inside the previous app's send(), and only once the
             # peer reads what we wrote (bounded output for a client that never reads).
+            # Reading stays paused until the buffer is used up: one read's worth of
+            # input at a time, however many requests it holds.
             self._pipeline_deferred = True
             if not self.flow.write_paused:
                 self.loop.call_soon(self._resume_pipeline)
+        else:
+            self.flow.resume_reading()
 
     def _resume_pipeline(self) -> None:
         if self._pipeline_deferred and self.state is _IDLE and not self.flow.write_paused:
@@ -599,6 +609,9 @@ class HTTPProtocol(asyncio.Protocol):
                 error_logger.debug("%s - keep-alive timeout", self._client_str())
                 self._close(linger=state is _DISCARDING)
                 return
+            # Look again within one head timeout: a head that starts meanwhile must be
+            # timed from its first byte, not from here.
+            limit = min(limit, elapsed + self._wait_delay)
         elif state is _HEAD:
             limit = self.timeout_request_head
             if elapsed >= limit:

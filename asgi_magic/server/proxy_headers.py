@@ -72,6 +72,11 @@ _HOP_CACHE_SIZE = 1024
 
 
 def _parse_ip(text: str) -> _IPAddress | None:
+    # A proxy-supplied value reaches scope["client"] and the access log: it must be
+    # an address and nothing else. ip_address() admits an IPv6 zone ("fe80::1%eth0")
+    # whose text is arbitrary, and a zone means nothing off the proxy's own host.
+    if "%" in text:
+        return None
     try:
         return ip_address(text)
     except ValueError:

@@ -607,3 +607,17 @@ async def test_ws_none_serves_upgrade_as_http() -> None:
     await settle()
     assert bytes(transport.written).startswith(b"HTTP/1.1 200 OK")
     protocol.connection_lost(None)
+
+
+async def test_pipelined_requests_then_a_split_head_resumes_reading() -> None:
+    # Three whole requests and the start of a fourth in one read: reading pauses
+    # while the buffered ones are served, and resumes once only a partial head is left.
+    protocol, transport, _ = make(hello)
+    protocol.data_received(GET * 3 + GET[:10])
+    await settle(40)
+    assert bytes(transport.written).count(b"HTTP/1.1 200") == 3
+    assert not transport.read_paused
+    protocol.data_received(GET[10:])
+    await settle()
+    assert bytes(transport.written).count(b"HTTP/1.1 200") == 4
+    protocol.connection_lost(None)
