@@ -21,42 +21,83 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["CONSUMER", "FlowControl"]
+__all__ = ["CONSUMER", "FlowControl", "Waiters"]
 
 CONSUMER = 1
 """Reason to pause reading: the consumer (app, queue, next cycle) is not ready."""
 _PEER_NOT_READING = 2
 
 
+class Waiters:
+    """Futures of everyone waiting for one thing; ``wake()`` resolves them all.
+
+    Never a single future slot: an ASGI app may await ``receive()`` from two tasks at
+    once (a body reader and a disconnect watcher), and both must see what changed."""
+
+    __slots__ = ("_futures",)
+
+    def __init__(self) -> None:
+        self._futures: list[asyncio.Future[None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._futures)
+
+    def new(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = loop.create_future()
+        self._futures.append(future)
+        return future
+
+    def add(self, future: asyncio.Future[None]) -> None:
+        self._futures.append(future)
+
+    async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        future = self.new(loop)
+        try:
+            await future
+        finally:
+            if not future.done():  # cancelled: leave nothing behind
+                future.cancel()
+
+    def wake(self) -> None:
+        futures = self._futures
+        if futures:
+            self._futures = []
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+
 class FlowControl:
     """Read pauses (a bit set of reasons) and write drain waiters for one transport."""
 
-    __slots__ = ("_loop", "_reasons", "_waiters", "transport", "write_paused")
+    __slots__ = ("_loop", "_reasons", "_waiters", "read_paused", "transport", "write_paused")
 
     def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
         self._reasons = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters = Waiters()
         self.write_paused = False
         """The transport's write buffer is above its high-water mark."""
-
-    @property
-    def read_paused(self) -> bool:
-        return self._reasons != 0
+        self.read_paused = False
+        """Some reason to pause reading holds (the transport is not being read)."""
 
     def pause_reading(self, reason: int = CONSUMER) -> None:
         reasons = self._reasons
         self._reasons = reasons | reason
-        if not reasons and self.transport is not None:
-            self.transport.pause_reading()
+        if not reasons:
+            self.read_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def resume_reading(self, reason: int = CONSUMER) -> None:
         reasons = self._reasons
         if reasons & reason:
             reasons = self._reasons = reasons & ~reason
-            if not reasons and self.transport is not None:
-                self.transport.resume_reading()
+            if not reasons:
+                self.read_paused = False
+                if self.transport is not None:
+                    self.transport.resume_reading()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -65,29 +106,19 @@ class FlowControl:
     def resume_writing(self) -> None:
         self.write_paused = False
         self.resume_reading(_PEER_NOT_READING)
-        self._wake()
+        self._waiters.wake()
 
     def drain(self) -> asyncio.Future[None] | None:
         """A future that resolves when writing may go on, or None when it may now."""
         if not self.write_paused or self.transport is None:
             return None
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append(waiter)
-        return waiter
+        return self._waiters.new(self._loop)
 
     def add_waiter(self, waiter: asyncio.Future[None]) -> None:
         """Wake ``waiter`` with the drain waiters (sendfile waits for writability)."""
-        self._waiters.append(waiter)
+        self._waiters.add(waiter)
 
     def connection_lost(self) -> None:
         self.transport = None
         self.write_paused = False
-        self._wake()
-
-    def _wake(self) -> None:
-        waiters = self._waiters
-        if waiters:
-            self._waiters = []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._waiters.wake()

@@ -26,12 +26,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from enum import Enum
+from enum import IntEnum
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
 from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected, app_error
+from asgi_magic.server.flow_control import FlowControl, Waiters
 
 __all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle", "ResponseState"]
 
@@ -53,7 +54,7 @@ SENDFILE_MIN = 64 * 1024
 _JOIN_LIMIT = 64 * 1024
 
 
-class ResponseState(Enum):
+class ResponseState(IntEnum):
     NOT_STARTED = 0
     STARTED = 1
     COMPLETE = 2
@@ -66,6 +67,9 @@ _COMPLETE = ResponseState.COMPLETE
 
 class CycleOwner(Protocol):
     """What a cycle needs from the connection that drives it."""
+
+    flow: FlowControl
+    """Write back-pressure: ``send()`` awaits ``flow.drain()`` while writing is paused."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -119,7 +123,7 @@ class HTTPCycle:
         "_chunks",
         "_date_header",
         "_defaults",
-        "_expect_100",
+        "_flow",
         "_head",
         "_loop",
         "_response_headers",
@@ -129,6 +133,7 @@ class HTTPCycle:
         "bytes_sent",
         "disconnect_delivered",
         "eof",
+        "expect_100",
         "owner",
         "peer_gone",
         "received",
@@ -152,6 +157,7 @@ class HTTPCycle:
         self.scope = scope
         self.request = request
         self.owner = owner
+        self._flow = owner.flow
         self.writer: http11.ResponseWriter | None = None
         self.status = 0
         self.task: asyncio.Task[None] | None = None
@@ -169,8 +175,9 @@ class HTTPCycle:
         # RFC 9110 §10.1.1: a server that receives 100-continue MAY skip the 100 when it
         # answers without reading the body; we send it only when the app asks for the
         # body, so an app that rejects the upload never invites it.
-        self._expect_100 = request.expect_continue and not self.body_complete
-        self._waiters: list[asyncio.Future[None]] = []
+        self.expect_100 = request.expect_continue and not self.body_complete
+        """The client waits for a 100 (Continue) we have not sent."""
+        self._waiters: Waiters | None = None  # made by the first wait: most never wait
         self._head: bytes | None = None
         self._response_headers: Any = ()
         self._defaults = default_headers
@@ -178,11 +185,6 @@ class HTTPCycle:
         self._access = access_log
         self._start_time = time.perf_counter() if access_log.enabled else 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def expect_100_pending(self) -> bool:
-        """The client waits for a 100 (Continue) that was never sent."""
-        return self._expect_100
 
     # --- driven by the connection ------------------------------------------------
 
@@ -210,26 +212,17 @@ class HTTPCycle:
         self._wake()
 
     def _wake(self) -> None:
-        # Every waiter: an app may await receive() from two tasks at once (a body
-        # reader and a disconnect watcher), and both must see what changed.
-        waiters = self._waiters
-        if waiters:
-            self._waiters = []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        if self._waiters is not None:
+            self._waiters.wake()
 
     async def _wait(self) -> None:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if not waiter.done():  # cancelled: do not leave it behind
-                waiter.cancel()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = Waiters()
+        await waiters.wait(loop)
 
     # --- running the app -----------------------------------------------------------
 
@@ -262,12 +255,13 @@ class HTTPCycle:
         else:
             if result is not None:
                 error_logger.error("ASGI callable returned a non-None value: %r", result)
-            if self.response is not _COMPLETE and not self.peer_gone:
-                if self.response is _NOT_STARTED:
-                    error_logger.error("ASGI callable returned without starting a response")
-                else:
-                    error_logger.error("ASGI callable returned without completing the response")
-            self._end_after_failure()
+            if self.response is not _COMPLETE:
+                if not self.peer_gone:
+                    error_logger.error(
+                        "ASGI callable returned without %s the response",
+                        "starting" if self.response is _NOT_STARTED else "completing",
+                    )
+                self._end_after_failure()
         finally:
             tasks.discard(self.task)
 
@@ -295,8 +289,8 @@ class HTTPCycle:
     # --- receive -----------------------------------------------------------------
 
     async def receive(self) -> dict[str, Any]:
-        if self._expect_100:
-            self._expect_100 = False
+        if self.expect_100:
+            self.expect_100 = False
             if self.response is _NOT_STARTED and not self.peer_gone:
                 self.owner.write(http11.informational_response(100))
         while True:
@@ -346,9 +340,11 @@ class HTTPCycle:
         waiter = handler(self, message)
         if waiter is not None:
             await waiter
-        drain = self.owner.drain()
-        if drain is not None:
-            await drain
+        flow = self._flow
+        if flow.write_paused:
+            drain = flow.drain()
+            if drain is not None:
+                await drain
 
     def _send_start(self, message: Any) -> None:
         if self.response is not _NOT_STARTED:
@@ -370,10 +366,10 @@ class HTTPCycle:
             self._head = writer.start(status, headers)
         except _ProtocolError as exc:
             raise app_error("invalid 'http.response.start'", exc) from None
-        if self._expect_100:
+        if self.expect_100:
             # RFC 9110 §10.1.1: the app answered without reading the body the client
             # is waiting to send; we never invited it, so nothing more is read.
-            self._expect_100 = False
+            self.expect_100 = False
         self.writer = writer
         self.status = status
         self._response_headers = headers

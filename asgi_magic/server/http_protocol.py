@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from enum import Enum
+from enum import IntEnum
 from typing import Any, BinaryIO
 
 from asgi_magic import http11
@@ -69,15 +69,16 @@ LINGER_TIMEOUT = 2.0
 LINGER_LIMIT = 1024 * 1024
 
 
-class ConnState(Enum):
-    IDLE = "idle"
-    HEAD = "head"
-    BUSY = "busy"
-    DISCARDING = "discarding"
-    UPGRADING = "upgrading"
-    SWITCHED = "switched"
-    CLOSING = "closing"
-    CLOSED = "closed"
+class ConnState(IntEnum):
+    # IntEnum, not Enum: its members hash and compare in C (the hot path asks).
+    IDLE = 0
+    HEAD = 1
+    BUSY = 2
+    DISCARDING = 3
+    UPGRADING = 4
+    SWITCHED = 5
+    CLOSING = 6
+    CLOSED = 7
 
 
 _IDLE = ConnState.IDLE
@@ -302,7 +303,7 @@ class HTTPProtocol(asyncio.Protocol):
                         self._set_state(_HEAD)
                         self._since = self.loop.time()
                         state = _HEAD
-                    if state is not _BUSY:
+                    if state is not _BUSY and self.flow.read_paused:
                         # Between requests the parser's buffer is used up: read on.
                         # (While busy, the cycle paces reading by what the app takes.)
                         self.flow.resume_reading()
@@ -340,7 +341,9 @@ class HTTPProtocol(asyncio.Protocol):
             self.date_header,
             self.access_log,
         )
-        self._set_state(_BUSY)
+        # IDLE/HEAD → BUSY: a request event only comes in those states (the table's
+        # check is skipped on the two moves every request makes).
+        self.state = _BUSY
         self.cycle = cycle
         tasks = self.tasks
         task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
@@ -388,7 +391,7 @@ class HTTPProtocol(asyncio.Protocol):
             or self._shutting_down
             or cycle.eof
             or cycle.peer_gone
-            or cycle.expect_100_pending
+            or cycle.expect_100
         ):
             return False
         if not cycle.body_complete and request.content_length is not None:
@@ -428,7 +431,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.cycle = None
         parser = self.parser
         parser.start_next_cycle()
-        self._set_state(_IDLE)
+        self.state = _IDLE  # BUSY/DISCARDING → IDLE, both in the table
         self._since = self.loop.time()
         if parser.trailing_data:
             # A pipelined request is already buffered. It is parsed in this protocol's
@@ -439,7 +442,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._pipeline_deferred = True
             if not self.flow.write_paused:
                 self.loop.call_soon(self._resume_pipeline)
-        else:
+        elif self.flow.read_paused:
             self.flow.resume_reading()
 
     def _resume_pipeline(self) -> None:

@@ -79,12 +79,24 @@ class ConnectionInfo:
         return f"{client[0]}:{client[1]}" if client else "-"
 
 
-def _paths(info: ConnectionInfo, raw_path: bytes) -> tuple[str, bytes]:
+def _target(
+    info: ConnectionInfo, request: http11.Request
+) -> tuple[str, bytes, list[tuple[bytes, bytes]], bool]:
+    """``path``, ``raw_path``, ``headers`` and whether the scheme is secure: the parts
+    of a scope every protocol derives from the request target the same way."""
+    raw_path = request.path
     # Fast path: without %-escapes the path is only decoded, never unquoted.
     path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
     if info.root_path:
-        return info.root_path + path, info.raw_root + raw_path
-    return path, raw_path
+        path = info.root_path + path
+        raw_path = info.raw_root + raw_path
+    headers = request.headers
+    secure = info.secure
+    if request.target[:1] != b"/":
+        target_secure, headers = _absolute_form(request, headers)
+        if target_secure is not None:
+            secure = target_secure
+    return path, raw_path, headers, secure
 
 
 def _absolute_form(
@@ -117,7 +129,12 @@ def _absolute_form(
 
 def http_scope(info: ConnectionInfo, request: http11.Request) -> HTTPScope:
     """The ``http`` scope for one request (asgiref www.rst, HTTP connection scope)."""
-    path, raw_path = _paths(info, request.path)
+    # _target's work, inlined: this runs for every request.
+    raw_path = request.path
+    path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
+    if info.root_path:
+        path = info.root_path + path
+        raw_path = info.raw_root + raw_path
     headers = request.headers
     secure = info.secure
     if request.target[:1] != b"/":
@@ -151,13 +168,7 @@ def websocket_scope(
     info: ConnectionInfo, request: http11.Request, subprotocols: list[str]
 ) -> WebSocketScope:
     """The ``websocket`` scope for an upgrade request (asgiref www.rst, WebSocket)."""
-    path, raw_path = _paths(info, request.path)
-    headers = request.headers
-    secure = info.secure
-    if request.target[:1] != b"/":
-        target_secure, headers = _absolute_form(request, headers)
-        if target_secure is not None:
-            secure = target_secure
+    path, raw_path, headers, secure = _target(info, request)
     scope: WebSocketScope = {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.4"},

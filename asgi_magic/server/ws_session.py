@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgi_magic import http11
 from asgi_magic.server.exceptions import ClientDisconnected, app_error
+from asgi_magic.server.flow_control import Waiters
 from asgi_magic.websocket import CloseCode, Handshake, is_valid_close_code
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class WebSocketSession:
         self._queued_bytes = 0
         self._max_queue = max(1, max_queue)
         self._max_queue_bytes = max_queue_bytes
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters = Waiters()
         self._disconnect: dict[str, Any] | None = None
         self._deny: http11.ResponseWriter | None = None
         self._deny_head = b""
@@ -120,13 +121,7 @@ class WebSocketSession:
         return self._disconnect is not None
 
     def _wake(self) -> None:
-        # Every waiter: two tasks may await receive() at once.
-        waiters = self._waiters
-        if waiters:
-            self._waiters = []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._waiters.wake()
 
     # --- the app -----------------------------------------------------------------------
 
@@ -182,13 +177,7 @@ class WebSocketSession:
         while not queue:
             if self._disconnect is not None:
                 return self._disconnect  # asked again after the disconnect: same answer
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            await self._waiters.wait(asyncio.get_running_loop())
         message = queue.popleft()
         self._queued_bytes -= _message_size(message) if message is not self._disconnect else 0
         if not self.full:
