@@ -25,7 +25,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import IntEnum
 from typing import Any, BinaryIO, Protocol
 
@@ -34,9 +34,8 @@ from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected, app_error
 from asgi_magic.server.flow_control import FlowControl, Waiters
 
-__all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle", "ResponseState"]
+__all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle", "ResponseFramer", "ResponseState"]
 
-_ResponseWriter = http11.ResponseWriter
 _ProtocolError = http11.ProtocolError
 
 error_logger = logging.getLogger("asgi_magic.error")
@@ -65,6 +64,27 @@ _STARTED = ResponseState.STARTED
 _COMPLETE = ResponseState.COMPLETE
 
 
+class ResponseFramer(Protocol):
+    """Turns one response into the connection's bytes (``http11.ResponseWriter`` for
+    HTTP/1.1). Every method raises ``http11.ProtocolError`` for what the app may not
+    send; the cycle turns that into the app's ``RuntimeError``."""
+
+    keep_alive: bool
+    """After ``start()``: whether the connection may persist after this response."""
+
+    def start(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes: ...
+
+    def body(self, data: bytes, more_body: bool = False) -> bytes: ...
+
+    @property
+    def bodiless(self) -> bool: ...
+
+    @property
+    def out_of_band_ok(self) -> bool: ...
+
+    def out_of_band(self, count: int, more_body: bool = False) -> None: ...
+
+
 class CycleOwner(Protocol):
     """What a cycle needs from the connection that drives it."""
 
@@ -80,8 +100,9 @@ class CycleOwner(Protocol):
 
     def pause_reading(self) -> None: ...
 
-    def may_keep_alive(self, cycle: HTTPCycle) -> bool:
-        """Decided when the response starts: may the connection persist after it?"""
+    def response_writer(self, cycle: HTTPCycle) -> ResponseFramer:
+        """A new framer for ``cycle``'s response. The connection decides there whether
+        it may persist after the response (so the head can say ``close``)."""
 
     def response_complete(self, cycle: HTTPCycle) -> None: ...
 
@@ -150,15 +171,13 @@ class HTTPCycle:
         scope: Any,
         request: http11.Request,
         owner: CycleOwner,
-        default_headers: http11.WriterDefaults,
-        date_header: bool,
         access_log: AccessLog,
     ) -> None:
         self.scope = scope
         self.request = request
         self.owner = owner
         self._flow = owner.flow
-        self.writer: http11.ResponseWriter | None = None
+        self.writer: ResponseFramer | None = None
         self.status = 0
         self.task: asyncio.Task[None] | None = None
         self.response = _NOT_STARTED
@@ -180,8 +199,6 @@ class HTTPCycle:
         self._waiters: Waiters | None = None  # made by the first wait: most never wait
         self._head: bytes | None = None
         self._response_headers: Any = ()
-        self._defaults = default_headers
-        self._date_header = date_header
         self._access = access_log
         self._start_time = time.perf_counter() if access_log.enabled else 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -354,13 +371,7 @@ class HTTPCycle:
         except KeyError:
             raise RuntimeError("'http.response.start' needs a 'status'") from None
         headers = message.get("headers", ())
-        writer = _ResponseWriter(
-            self.request.method,
-            self.request.http_version,
-            self.owner.may_keep_alive(self),
-            self._defaults,
-            self._date_header,
-        )
+        writer = self.owner.response_writer(self)
         try:
             # The writer checks the status (RFC 9110 §15) and every header field.
             self._head = writer.start(status, headers)

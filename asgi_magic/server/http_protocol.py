@@ -3,7 +3,7 @@
 One ``HTTPProtocol`` per TCP connection. It feeds the sans-IO parser, builds each
 request's scope (``scope.py``), runs one ``HTTPCycle`` at a time, and owns the
 connection's timers, its flow control (``flow_control.py``) and the decision whether
-the connection persists after a response (``may_keep_alive``/``response_complete``,
+the connection persists after a response (``_may_keep_alive``/``response_complete``,
 the one place that decides).
 
 Connection states (``ConnState``; the allowed moves are the table ``_TRANSITIONS``)::
@@ -337,8 +337,6 @@ class HTTPProtocol(asyncio.Protocol):
             http_scope(info, request),
             request,
             self,
-            self.default_headers,
-            self.date_header,
             self.access_log,
         )
         # IDLE/HEAD → BUSY: a request event only comes in those states (the table's
@@ -382,7 +380,17 @@ class HTTPProtocol(asyncio.Protocol):
     def error_response(self, status: int, reason: str) -> bytes:
         return error_response(self.default_headers, self.date_header, status, reason)
 
-    def may_keep_alive(self, cycle: HTTPCycle) -> bool:
+    def response_writer(self, cycle: HTTPCycle) -> http11.ResponseWriter:
+        request = cycle.request
+        return http11.ResponseWriter(
+            request.method,
+            request.http_version,
+            self._may_keep_alive(cycle),
+            self.default_headers,
+            self.date_header,
+        )
+
+    def _may_keep_alive(self, cycle: HTTPCycle) -> bool:
         """Whether the connection may persist after ``cycle``'s response (decided when
         the response starts, so the head can say ``close``, RFC 9112 §9.6)."""
         request = cycle.request
