@@ -228,6 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
     a("--ssl-keyfile-password", default=None, help="password of the TLS key")
     a("--ssl-ca-certs", default=None, help="CA bundle to verify client certificates")
     a(
+        "--ssl-cert-reqs",
+        type=int,
+        choices=[0, 1, 2],
+        default=0,
+        help="client certificates: 0 none, 1 optional, 2 required (mTLS)",
+    )
+    a(
+        "--timeout-ssl-handshake",
+        type=_seconds,
+        default=10.0,
+        help="drop a connection whose TLS handshake takes longer than this",
+    )
+    a(
         "--proxy-headers",
         action=argparse.BooleanOptionalAction,
         default=True,

@@ -26,6 +26,9 @@ DEFAULT_LIMIT_REQUEST_FIELDS = 100
 # Seconds a client may take to send a whole request head (slowloris defence).
 DEFAULT_TIMEOUT_REQUEST_HEAD = 10.0
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
+# Seconds a client may take to complete the TLS handshake (a half-open TLS connection
+# would otherwise hold a socket and its buffers forever).
+DEFAULT_TIMEOUT_SSL_HANDSHAKE = 10.0
 DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024
 DEFAULT_WS_MAX_QUEUE = 32
 
@@ -83,7 +86,8 @@ class Config:
     ssl_certfile: str | None = None
     ssl_keyfile_password: str | None = None
     ssl_ca_certs: str | None = None
-    ssl_cert_reqs: int = 0  # ssl.CERT_NONE
+    ssl_cert_reqs: int = 0  # ssl.CERT_NONE; 1 optional, 2 required client certificate
+    timeout_ssl_handshake: float = DEFAULT_TIMEOUT_SSL_HANDSHAKE
 
     # processes
     workers: int | None = None

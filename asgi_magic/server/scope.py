@@ -18,6 +18,7 @@ from asgi_magic.asgi_types import HTTPScope, WebSocketScope
 from asgi_magic.config import Config
 from asgi_magic.server._addresses import get_local_addr, get_remote_addr, is_ssl
 from asgi_magic.server.proxy_headers import ProxyTrust, proxy_for_peer
+from asgi_magic.server.tls import tls_extension
 
 __all__ = ["ConnectionInfo", "decode_path", "http_scope", "websocket_scope"]
 
@@ -71,8 +72,18 @@ class ConnectionInfo:
         # Proxy headers: decided once per connection; None unless the peer is trusted.
         self.proxy: ProxyTrust | None = proxy_for_peer(config, self.client)
         # The extensions offered on this connection (asgiref docs/extensions.rst).
-        self.http_extensions: dict[str, dict[object, object]] = {"http.response.pathsend": {}}
-        self.ws_extensions: dict[str, dict[object, object]] = {"websocket.http.response": {}}
+        self.http_extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        self.ws_extensions: dict[str, Any] = {"websocket.http.response": {}}
+        if self.secure:
+            # asgiref specs/tls.rst: only for TLS connections; computed once here, after
+            # the handshake (the transport calls connection_made once it is done).
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None:
+                tls = tls_extension(
+                    ssl_object, transport.get_extra_info("sslcontext"), config.ssl_certfile
+                )
+                self.http_extensions["tls"] = tls
+                self.ws_extensions["tls"] = tls
 
     def client_str(self) -> str:
         client = self.client

@@ -144,9 +144,15 @@ class Server:
             self.should_exit = True
             self.exit_code = 1
             return
+        # asyncio drops a connection whose TLS handshake is not done in time.
+        tls_options: dict[str, Any] = (
+            {}
+            if ssl_context is None
+            else {"ssl_handshake_timeout": config.timeout_ssl_handshake or None}
+        )
         for sock in socks:
             server = await loop.create_server(
-                protocol_factory, sock=sock, backlog=config.backlog, ssl=ssl_context
+                protocol_factory, sock=sock, backlog=config.backlog, ssl=ssl_context, **tls_options
             )
             self.servers.append(server)
             logger.info(
