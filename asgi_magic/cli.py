@@ -137,6 +137,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 408 when a request head takes longer than this",
     )
     a(
+        "--timeout-request-body",
+        type=_seconds,
+        default=30.0,
+        help="answer 408 when a request body sends nothing for this long while the app "
+        "waits for it (0: off)",
+    )
+    a(
+        "--min-request-body-rate",
+        type=_seconds,
+        default=None,
+        metavar="BYTES_PER_S",
+        help="answer 408 when a request body arrives slower than this (default: off)",
+    )
+    a(
+        "--min-request-body-rate-grace",
+        type=_seconds,
+        default=5.0,
+        help="seconds of waiting for a body before --min-request-body-rate applies",
+    )
+    a(
+        "--timeout-app",
+        type=_seconds,
+        default=None,
+        help="answer 503 and cancel the request when the app has not started a response "
+        "after this many seconds (default: off)",
+    )
+    a(
         "--timeout-graceful-shutdown",
         type=_seconds,
         default=30.0,

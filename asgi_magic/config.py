@@ -26,6 +26,9 @@ DEFAULT_LIMIT_REQUEST_FIELDS = 100
 # Seconds a client may take to send a whole request head (slowloris defence).
 DEFAULT_TIMEOUT_REQUEST_HEAD = 10.0
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
+# Seconds without a request body byte while the app waits for one (nginx's
+# client_body_timeout is 60 s, Apache's mod_reqtimeout 20 s).
+DEFAULT_TIMEOUT_REQUEST_BODY = 30.0
 # Seconds a client may take to complete the TLS handshake (a half-open TLS connection
 # would otherwise hold a socket and its buffers forever).
 DEFAULT_TIMEOUT_SSL_HANDSHAKE = 10.0
@@ -66,6 +69,15 @@ class Config:
     timeout_keep_alive: float = DEFAULT_TIMEOUT_KEEP_ALIVE
     timeout_request_head: float = DEFAULT_TIMEOUT_REQUEST_HEAD
     timeout_graceful_shutdown: float | None = 30.0
+    # Slow request bodies (docs/server/timeouts.md): 408 after this long without a body
+    # byte while the app waits for one (0/None: off) ...
+    timeout_request_body: float | None = DEFAULT_TIMEOUT_REQUEST_BODY
+    # ... or when, after the grace period of waiting, the body arrives slower than this
+    # many bytes per second (None: off).
+    min_request_body_rate: float | None = None
+    min_request_body_rate_grace: float = 5.0
+    # 503 and cancel when the app has not started a response after this long (None: off).
+    timeout_app: float | None = None
 
     # HTTP/1.1 limits, passed to http11.Limits
     limit_request_line: int = DEFAULT_LIMIT_REQUEST_LINE

@@ -153,6 +153,7 @@ class HTTPCycle:
         "body_complete",
         "bytes_sent",
         "disconnect_delivered",
+        "draining",
         "eof",
         "expect_100",
         "owner",
@@ -184,6 +185,9 @@ class HTTPCycle:
         self.peer_gone = False
         self.eof = False
         self.disconnect_delivered = False
+        self.draining = False
+        """The server is shutting down: an app waiting in receive() once its body is
+        read is told ``http.disconnect`` (``drain_notice``)."""
         # No framing means no body (RFC 9112 §6.3 item 7 for requests).
         self.body_complete = request.content_length is None and not request.chunked
         self.received = 0
@@ -227,6 +231,20 @@ class HTTPCycle:
     def connection_lost(self) -> None:
         self.peer_gone = True
         self._wake()
+
+    def drain_notice(self) -> None:
+        """Graceful shutdown has begun. An app that has read its whole body and waits in
+        ``receive()`` (SSE, long-poll) gets ``http.disconnect`` now instead of being
+        cancelled at the deadline; its ``send()`` keeps working (the client is still
+        there), and a response it leaves unfinished is ended cleanly
+        (``_end_after_drain``)."""
+        self.draining = True
+        self._wake()
+
+    @property
+    def awaiting_body(self) -> bool:
+        """The app waits in ``receive()`` for request body bytes that have not come."""
+        return not self.body_complete and not self._chunks and bool(self._waiters)
 
     def _wake(self) -> None:
         if self._waiters is not None:
@@ -272,7 +290,9 @@ class HTTPCycle:
         else:
             if result is not None:
                 error_logger.error("ASGI callable returned a non-None value: %r", result)
-            if self.response is not _COMPLETE:
+            if self.response is not _COMPLETE and self.draining and not self.peer_gone:
+                self._end_after_drain()
+            elif self.response is not _COMPLETE:
                 if not self.peer_gone:
                     error_logger.error(
                         "ASGI callable returned without %s the response",
@@ -293,6 +313,37 @@ class HTTPCycle:
         # closing the connection; the log says the response was cut short.
         self._log(self.status or 500, closed_early=True)
         self.owner.abort()
+
+    def _end_after_drain(self) -> None:
+        """The app returned during a graceful shutdown without finishing its response:
+        end it as cleanly as its framing allows, so the client reconnects elsewhere."""
+        if self.response is _NOT_STARTED:
+            # RFC 9110 §15.6.4: 503, the server cannot serve this now; it closes.
+            self.status = 503
+            self.writer = None
+            self._head = None
+            data = self.owner.error_response(503, "Service Unavailable")
+            self.owner.write(data)
+            self.bytes_sent = len(data)
+            self._finish()
+            return
+        writer = self.writer
+        assert writer is not None
+        try:
+            # A chunked stream (SSE) ends with its last chunk, RFC 9112 §7.1; a body
+            # short of its Content-Length cannot end well and the framer refuses.
+            tail = writer.body(b"", False)
+        except _ProtocolError:
+            self._log(self.status, closed_early=True)
+            self.owner.abort()
+            return
+        head = self._head
+        if head is not None:
+            self._head = None
+            tail = head + tail
+        self.owner.write(tail)
+        self.bytes_sent += len(tail)
+        self._finish()
 
     def _send_500(self) -> None:
         self.status = 500
@@ -319,7 +370,7 @@ class HTTPCycle:
                 if self.eof:
                     break  # the rest of the body can never arrive
                 self.owner.resume_reading()
-            elif self.eof:
+            elif self.eof or self.draining:
                 break
             await self._wait()
         # asgiref www.rst: http.disconnect once the client has gone or the response
@@ -352,7 +403,7 @@ class HTTPCycle:
             handler = _SEND_HANDLERS[message["type"]]
         except (KeyError, TypeError):
             raise RuntimeError(f"Unexpected ASGI message: {message!r:.100}") from None
-        if self.peer_gone or self.disconnect_delivered:
+        if self.peer_gone or (self.disconnect_delivered and not self.draining):
             raise ClientDisconnected("the client has disconnected")
         waiter = handler(self, message)
         if waiter is not None:

@@ -154,6 +154,19 @@ class HTTPProtocol(asyncio.Protocol):
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
+        # Watches on a request in flight, all off the hot path (see _busy_tick).
+        self.timeout_request_body = config.timeout_request_body or None
+        self.min_body_rate = config.min_request_body_rate or None
+        self.body_rate_grace = config.min_request_body_rate_grace
+        self.timeout_app = config.timeout_app or None
+        self._request_start = 0.0
+        self._body_cycle: HTTPCycle | None = None
+        self._body_mark = 0  # bytes received at the last look
+        self._body_mark_time = 0.0  # last look that saw progress (or an app not waiting)
+        self._body_last_tick = 0.0
+        self._body_waiting = False  # the app was waiting for the body at the last look
+        self._rate_time = 0.0  # seconds the app spent waiting for the body, and
+        self._rate_bytes = 0  # the bytes that arrived meanwhile
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self._shutting_down = False
@@ -343,6 +356,8 @@ class HTTPProtocol(asyncio.Protocol):
         # check is skipped on the two moves every request makes).
         self.state = _BUSY
         self.cycle = cycle
+        if self.timeout_app is not None:
+            self._arm_app_timeout()
         tasks = self.tasks
         task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
         tasks.add(task)
@@ -548,6 +563,10 @@ class HTTPProtocol(asyncio.Protocol):
         error_logger.info(
             "%s - invalid HTTP request: %d %s", self._client_str(), exc.status, exc.reason
         )
+        self._fail_request(exc.status, exc.reason)
+
+    def _fail_request(self, status: int, reason: str) -> None:
+        """End the request in flight (if any) with an error answer and close."""
         cycle = self.cycle
         if cycle is not None:
             # The app sees a disconnect: its request can never be completed.
@@ -557,7 +576,7 @@ class HTTPProtocol(asyncio.Protocol):
                 # start another one, so the connection closes.
                 self.abort()
                 return
-        self._write_error(exc.status, exc.reason)
+        self._write_error(status, reason)
 
     def _write_error(self, status: int, reason: str) -> None:
         transport = self.transport
@@ -633,7 +652,106 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             # A request is in progress: no head is due; look again later.
             limit = elapsed + self._wait_delay
+            cycle = self.cycle
+            if state is _BUSY and cycle is not None and cycle.response is not _COMPLETE:
+                delay = self._busy_tick(cycle)
+                if delay is None:
+                    return  # the request was ended
+                limit = elapsed + delay
         self._timer = self.loop.call_later(max(limit - elapsed, 0.01), self._on_timer)
+
+    def _busy_tick(self, cycle: HTTPCycle) -> float | None:
+        """The timer's look at a request in flight: the app timeout and the slow-body
+        checks. Returns the delay to the next look, or None when it ended the request.
+
+        Slow bodies are judged only from these looks, never per chunk: a body that
+        does not move between two looks while the app waits for it is a gap; bytes per
+        second of waiting is the rate. While the app is not waiting for the body, or
+        reading is paused (the app's buffer is full, or the peer does not read our
+        output), the client is not to blame and the clock restarts."""
+        now = self.loop.time()
+        delay = self._wait_delay
+        timeout_app = self.timeout_app
+        if timeout_app is not None and cycle.response is ResponseState.NOT_STARTED:
+            due = self._request_start + timeout_app - now
+            if due <= 0:
+                self._app_timed_out(cycle, timeout_app)
+                return None
+            delay = min(delay, due)
+        gap_limit = self.timeout_request_body
+        min_rate = self.min_body_rate
+        if (gap_limit is None and min_rate is None) or cycle.body_complete or cycle.peer_gone:
+            return delay
+        received = cycle.received
+        waiting = cycle.awaiting_body and not self.flow.read_paused
+        if cycle is not self._body_cycle or not waiting:
+            # A new request, or the app is the slow one: start measuring again.
+            if cycle is not self._body_cycle:
+                self._body_cycle = cycle
+                self._rate_time = 0.0
+                self._rate_bytes = 0
+            self._body_mark = received
+            self._body_mark_time = now
+            self._body_waiting = waiting
+        else:
+            if self._body_waiting:
+                # Waiting at both looks: this interval counts toward the rate.
+                self._rate_time += now - self._body_last_tick
+                self._rate_bytes += received - self._body_mark
+            self._body_waiting = True
+            if received != self._body_mark:
+                self._body_mark = received
+                self._body_mark_time = now
+            elif gap_limit is not None and now - self._body_mark_time >= gap_limit:
+                error_logger.info(
+                    "%s - request body timeout: no data for %.3g s: 408",
+                    self._client_str(),
+                    now - self._body_mark_time,
+                )
+                self._fail_request(408, "Request Timeout")
+                return None
+            if (
+                min_rate is not None
+                and self._rate_time >= self.body_rate_grace
+                and self._rate_bytes < min_rate * self._rate_time
+            ):
+                error_logger.info(
+                    "%s - request body too slow: %.0f bytes/s < %g: 408",
+                    self._client_str(),
+                    self._rate_bytes / self._rate_time,
+                    min_rate,
+                )
+                self._fail_request(408, "Request Timeout")
+                return None
+        self._body_last_tick = now
+        if gap_limit is not None:
+            delay = min(delay, max(gap_limit / 4, 0.05))
+        if min_rate is not None:
+            delay = min(delay, max(self.body_rate_grace / 4, 0.05))
+        return delay
+
+    def _arm_app_timeout(self) -> None:
+        # Only with --timeout-app: the one timer must look at start + timeout at the
+        # latest (re-armed only when it would look later than that).
+        now = self._request_start = self.loop.time()
+        assert self.timeout_app is not None
+        due = now + self.timeout_app
+        timer = self._timer
+        if timer is None or timer.when() > due:
+            self._cancel_timer()
+            self._timer = self.loop.call_at(due, self._on_timer)
+
+    def _app_timed_out(self, cycle: HTTPCycle, timeout: float) -> None:
+        error_logger.warning(
+            "%s - app did not start a response within %g s: 503, request cancelled",
+            self._client_str(),
+            timeout,
+        )
+        cycle.status = 503
+        self._fail_request(503, "Service Unavailable")
+        task = cycle.task
+        if task is not None:
+            task.cancel()
 
     # --- graceful shutdown -------------------------------------------------------------
 
@@ -643,6 +761,10 @@ class HTTPProtocol(asyncio.Protocol):
         state = self.state
         if state is _IDLE or state is _HEAD or state is _DISCARDING:
             self._close(linger=False)
+        elif state is _BUSY and self.cycle is not None:
+            # A long response (SSE, long-poll) learns of the shutdown now, not when it
+            # is cancelled at the graceful deadline.
+            self.cycle.drain_notice()
 
 
 def _can_write_eof(transport: asyncio.Transport) -> bool:
