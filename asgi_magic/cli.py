@@ -81,6 +81,15 @@ def _forwarded_allow_ips(text: str) -> str:
     return text
 
 
+def _health_path(text: str) -> str:
+    # Compared with the raw request path: an origin-form path of visible ASCII.
+    if not text.startswith("/") or not text.isascii() or any(c in text for c in " ?#%\x7f"):
+        raise argparse.ArgumentTypeError(f"expected a path such as /healthz: {text!r}")
+    if not text.isprintable():
+        raise argparse.ArgumentTypeError(f"expected a path such as /healthz: {text!r}")
+    return text
+
+
 def _web_concurrency() -> int | None:
     # As uvicorn: platforms such as Heroku say how many processes fit.
     value = os.environ.get("WEB_CONCURRENCY", "")
@@ -122,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="exit after serving this many requests",
+    )
+    a(
+        "--health-path",
+        type=_health_path,
+        default=None,
+        help="answer GET/HEAD on this path in the server: 200 serving, 503 draining",
+    )
+    a(
+        "--shutdown-delay",
+        type=_seconds,
+        default=0.0,
+        help="on shutdown, keep serving this long (health path: 503) before closing "
+        "the listeners",
     )
     a("--backlog", type=_positive_int, default=2048, help="listen() backlog")
     a(

@@ -78,6 +78,11 @@ class Config:
     min_request_body_rate_grace: float = 5.0
     # 503 and cancel when the app has not started a response after this long (None: off).
     timeout_app: float | None = None
+    # A path the server answers itself (200 serving, 503 draining); None: off.
+    health_path: str | None = None
+    # Seconds between the shutdown signal and closing the listeners, while the health
+    # path answers 503 (0: close at once).
+    shutdown_delay: float = 0.0
 
     # HTTP/1.1 limits, passed to http11.Limits
     limit_request_line: int = DEFAULT_LIMIT_REQUEST_LINE

@@ -159,6 +159,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.min_body_rate = config.min_request_body_rate or None
         self.body_rate_grace = config.min_request_body_rate_grace
         self.timeout_app = config.timeout_app or None
+        self.health_path: bytes | None = (
+            config.health_path.encode("utf-8") if config.health_path else None
+        )
+        self._request_hooks = self.timeout_app is not None or self.health_path is not None
         self._request_start = 0.0
         self._body_cycle: HTTPCycle | None = None
         self._body_mark = 0  # bytes received at the last look
@@ -356,11 +360,36 @@ class HTTPProtocol(asyncio.Protocol):
         # check is skipped on the two moves every request makes).
         self.state = _BUSY
         self.cycle = cycle
-        if self.timeout_app is not None:
-            self._arm_app_timeout()
+        app = self.app
+        if self._request_hooks:  # one check on the hot path for every optional feature
+            if self.timeout_app is not None:
+                self._arm_app_timeout()
+            if request.path == self.health_path and (
+                request.method == b"GET" or request.method == b"HEAD"
+            ):
+                app = self._health
         tasks = self.tasks
-        task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
+        task = cycle.task = self.loop.create_task(cycle.run_asgi(app, tasks))
         tasks.add(task)
+
+    async def _health(self, scope: Any, receive: Any, send: Any) -> None:
+        """``--health-path``: answered by the server, never by the app. 200 while
+        serving; 503 once graceful shutdown has begun, so load balancers and
+        Kubernetes readiness probes stop sending requests (docs/server/health.md)."""
+        draining = self.server_state.draining
+        body = b"draining\n" if draining else b"ok\n"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503 if draining else 200,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     def _switch_to_websocket(self) -> None:
         ws_cls: Any = _load_ws_protocol()

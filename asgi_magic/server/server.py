@@ -171,6 +171,15 @@ class Server:
 
     async def _shutdown(self) -> None:
         logger.info("Shutting down")
+        self.server_state.draining = True
+        # 0. With --shutdown-delay, keep serving for a while with the health path saying
+        # 503, so load balancers take this instance out before the listener closes.
+        delay = self.config.shutdown_delay
+        if delay:
+            loop = asyncio.get_running_loop()
+            until = loop.time() + delay
+            while loop.time() < until and not self.force_exit:
+                await asyncio.sleep(min(_POLL_INTERVAL / 2, max(until - loop.time(), 0)))
         # 1. Stop accepting: new connections are refused from here on.
         for server in self.servers:
             server.close()

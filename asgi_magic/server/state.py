@@ -20,6 +20,8 @@ class Connection(Protocol):
 @dataclass
 class ServerState:
     total_requests: int = 0
+    draining: bool = False
+    """Graceful shutdown has begun (``--health-path`` then answers 503)."""
     connections: set[Connection] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     default_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
