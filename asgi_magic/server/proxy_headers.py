@@ -21,6 +21,12 @@ Policy (documented in the README, "Proxy headers"):
 * Only ``http``, ``https``, ``ws`` and ``wss`` are accepted as a scheme; the scope gets
   the secure or plain variant that fits its type (``https``/``wss``). Anything else is
   ignored. Malformed headers never raise.
+* The host the client asked for replaces the ``host`` header the app sees (so URLs it
+  builds, redirects and host checks use it): ``X-Forwarded-Host`` (its last value, the
+  one the proxy next to us wrote), else the ``host=`` of the ``Forwarded`` element that
+  names the client. ``X-Forwarded-Port`` then sets its port (dropped when it is the
+  scheme's default). The result must be a valid Host (RFC 9110 §7.2, the parser's
+  ``HOST_RE``), else the request's own Host is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Any
 
 from asgi_magic.config import Config
+from asgi_magic.http11._abnf import HOST_RE
 
 __all__ = [
     "DEFAULT_FORWARDED_ALLOW_IPS",
@@ -66,7 +73,18 @@ _FORWARDED_PAIR = re.compile(
     rf'[ \t]*([{_TCHARS}]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([{_TCHARS}:\[\]]*))[ \t]*([,;]|$)'
 )
 _QUOTED_PAIR = re.compile(r"\\(.)")
-_HEADER_NAMES = frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"forwarded"))
+_HEADER_NAMES = frozenset(
+    (
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"forwarded",
+    )
+)
+# The longest host we take from a proxy: a DNS name (RFC 1035 §2.3.4) and a port.
+_MAX_HOST = 255 + 6
+_DEFAULT_PORTS = {"http": b"80", "ws": b"80", "https": b"443", "wss": b"443"}
 _TRUSTED, _UNTRUSTED, _MALFORMED = 0, 1, 2
 _HOP_CACHE_SIZE = 1024
 
@@ -243,6 +261,8 @@ class ProxyTrust:
         """Set ``client``/``scheme`` from the headers; call only for a trusted peer."""
         xff: list[bytes] = []
         xfp: bytes | None = None
+        xfhost: bytes | None = None
+        xfport: bytes | None = None
         forwarded: list[bytes] = []
         names = _HEADER_NAMES
         for name, value in scope["headers"]:
@@ -251,13 +271,18 @@ class ProxyTrust:
                     xff.append(value)
                 elif name == b"x-forwarded-proto":
                     xfp = value
-                else:
+                elif name == b"forwarded":
                     forwarded.append(value)
-        if not (xff or xfp or forwarded):
+                elif name == b"x-forwarded-host":
+                    xfhost = value
+                else:
+                    xfport = value
+        if not (xff or xfp or forwarded or xfhost or xfport):
             return
         client: tuple[str, int] | None = None
         proto: str | None = None
         found_client = False
+        forwarded_host: str | None = None
         if xff:
             # RFC 9110 §5.3: repeated field lines form one comma-separated list.
             hops = b",".join(xff).decode("latin-1").split(",")
@@ -278,6 +303,7 @@ class ProxyTrust:
                     client = _client_of(fors[index])
                     found_client = client is not None
                     proto = chosen.get("proto")
+                    forwarded_host = chosen.get("host")
         if xfp is not None:
             proto = xfp.decode("latin-1")
         if found_client:
@@ -286,6 +312,69 @@ class ProxyTrust:
             schemes = _SCHEMES.get(proto.strip().lower())
             if schemes is not None:
                 scope["scheme"] = schemes[1] if scope["type"] == "websocket" else schemes[0]
+        if xfhost is not None or xfport is not None or forwarded_host is not None:
+            _rewrite_host(scope, xfhost, xfport, forwarded_host)
+
+
+def _split_host(host: bytes) -> tuple[bytes, bytes | None]:
+    """``(host, port)`` of a Host value; port None when absent."""
+    if host.startswith(b"["):
+        end = host.find(b"]")
+        rest = host[end + 1 :]
+        return host[: end + 1], rest[1:] if rest.startswith(b":") else None
+    name, sep, port = host.rpartition(b":")
+    return (name, port) if sep else (host, None)
+
+
+def _rewrite_host(
+    scope: dict[str, Any],
+    xfhost: bytes | None,
+    xfport: bytes | None,
+    forwarded_host: str | None,
+) -> None:
+    """Set the scope's ``host`` header from the proxy's values (module docstring)."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    host: bytes | None = None
+    if xfhost is not None:
+        # RFC 9110 §5.3: repeated lines are one list; the last entry is our proxy's.
+        host = xfhost.rpartition(b",")[2].strip()
+    elif forwarded_host is not None:
+        host = forwarded_host.strip().encode("latin-1")
+    if host is None:
+        for name, value in headers:
+            if name == b"host":
+                host = value
+                break
+        if host is None:
+            return
+    if xfport is not None:
+        port = xfport.rpartition(b",")[2].strip()
+        if _parse_port(port.decode("latin-1")) is None or int(port) == 0:
+            return  # a port that is not one: ignore the proxy's host entirely
+        name, _ = _split_host(host)
+        default = _DEFAULT_PORTS.get(scope["scheme"])
+        host = name if port.lstrip(b"0") == default else name + b":" + port.lstrip(b"0")
+    # RFC 9110 §7.2 / RFC 3986 §3.2.2: the same grammar the parser checks a Host with.
+    if (
+        not host
+        or len(host) > _MAX_HOST
+        or host[0] == 0x3A
+        or HOST_RE.fullmatch(host) is None
+        or not _split_host(host)[0]
+    ):
+        return
+    rewritten: list[tuple[bytes, bytes]] = []
+    seen = False
+    for name, value in headers:
+        if name == b"host":
+            if not seen:
+                rewritten.append((b"host", host))
+                seen = True
+        else:
+            rewritten.append((name, value))
+    if not seen:
+        rewritten.insert(0, (b"host", host))
+    scope["headers"] = rewritten
 
 
 def _allow_key(config: Config) -> str | tuple[str, ...]:
