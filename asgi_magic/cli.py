@@ -142,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-delay",
         type=_seconds,
         default=0.0,
-        help="on shutdown, keep serving this long (health path: 503) before closing "
-        "the listeners",
+        help="on shutdown, keep serving this long (health path: 503) before closing the listeners",
     )
     a("--backlog", type=_positive_int, default=2048, help="listen() backlog")
     a(
@@ -302,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated IPs, CIDR networks, 'unix:' or '*' trusted to send proxy "
         "headers; default: $FORWARDED_ALLOW_IPS, else 127.0.0.1",
+    )
+    a(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 preamble on every connection, from "
+        "--forwarded-allow-ips only (HAProxy, AWS NLB)",
     )
     a(
         "--workers",

@@ -114,3 +114,6 @@ class Config:
     proxy_headers: bool = True
     forwarded_allow_ips: list[str] | str | None = None
     """IPs, CIDR networks, ``*`` or ``unix:``; None: $FORWARDED_ALLOW_IPS else 127.0.0.1."""
+    # Every connection starts with a PROXY protocol v1/v2 preamble (HAProxy, AWS NLB);
+    # accepted only from --forwarded-allow-ips, anything else is closed.
+    proxy_protocol: bool = False

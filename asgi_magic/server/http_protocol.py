@@ -8,11 +8,14 @@ the one place that decides).
 
 Connection states (``ConnState``; the allowed moves are the table ``_TRANSITIONS``)::
 
-    IDLE ──bytes──▶ HEAD ──head──▶ BUSY ──response done──▶ IDLE (keep-alive)
+    (PROXY ──preamble──▶) IDLE ──bytes──▶ HEAD ──head──▶ BUSY ──response done──▶ IDLE
       │                │             │                  └─▶ DISCARDING ─▶ IDLE
       │                │             └─upgrade head──▶ UPGRADING ─▶ SWITCHED
       └────────────────┴──── error, timeout, close, EOF ──▶ CLOSING ─▶ CLOSED
 
+* PROXY: only with ``--proxy-protocol``: waiting for the PROXY protocol preamble
+  (``proxy_protocol.py``), bounded in bytes and by the request-head timeout; anything
+  else closes the connection.
 * IDLE: waiting for a request head, none of it received (keep-alive timeout).
 * HEAD: part of a head received (request-head timeout, measured from its first byte).
 * BUSY: a request is in flight: its app runs or its response is being written.
@@ -41,6 +44,8 @@ from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
+from asgi_magic.server.proxy_headers import proxy_for_peer, trust_from_config
+from asgi_magic.server.proxy_protocol import ProxyProtocolError, parse_proxy_header
 from asgi_magic.server.responses import error_response
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.state import ServerState
@@ -79,6 +84,7 @@ class ConnState(IntEnum):
     SWITCHED = 5
     CLOSING = 6
     CLOSED = 7
+    PROXY = 8
 
 
 _IDLE = ConnState.IDLE
@@ -89,6 +95,7 @@ _UPGRADING = ConnState.UPGRADING
 _SWITCHED = ConnState.SWITCHED
 _CLOSING = ConnState.CLOSING
 _CLOSED = ConnState.CLOSED
+_PROXY = ConnState.PROXY
 
 _TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
     _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _CLOSING, _CLOSED)),
@@ -99,6 +106,7 @@ _TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
     _SWITCHED: frozenset(),
     _CLOSING: frozenset((_CLOSED,)),
     _CLOSED: frozenset(),
+    _PROXY: frozenset((_IDLE, _CLOSING, _CLOSED)),
 }
 _ACCEPTS_INPUT = frozenset((_IDLE, _HEAD, _BUSY, _DISCARDING, _UPGRADING))
 
@@ -145,7 +153,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.flow: FlowControl = FlowControl(None, self.loop)
         self.info: ConnectionInfo | None = None
         self.cycle: HTTPCycle | None = None
-        self.state = _IDLE
+        self.state = _PROXY if config.proxy_protocol else _IDLE
+        self._preamble = b""
         # Validated and joined once, shared by every response of every connection.
         self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
@@ -202,6 +211,12 @@ class HTTPProtocol(asyncio.Protocol):
             error_logger.log(5, "%s - connection made", self.info.client_str())
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._wait_delay, self._on_timer)
+        if self.state is _PROXY and not trust_from_config(self.config).trusts_peer(
+            self.info.client
+        ):
+            # HAProxy proxy-protocol.txt §2: only trusted proxies may use the protocol,
+            # or anyone could claim any address.
+            self._proxy_refused("peer not in --forwarded-allow-ips")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.state is _SWITCHED:
@@ -219,6 +234,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         state = self.state
+        if state is _PROXY:
+            self._proxy_refused("connection closed before the header")
+            return None
         self.parser.feed_eof()
         tls = self.info is not None and self.info.secure
         if state is _HEAD:
@@ -246,6 +264,8 @@ class HTTPProtocol(asyncio.Protocol):
         if state not in _ACCEPTS_INPUT:
             if state is _CLOSING:
                 self._linger_received(len(data))
+            elif state is _PROXY:
+                self._proxy_received(data)
             return
         try:
             self.parser.feed(data)
@@ -269,6 +289,38 @@ class HTTPProtocol(asyncio.Protocol):
         if self._pipeline_deferred and self.state is _IDLE:
             self._pipeline_deferred = False
             self._process()
+
+    # --- the PROXY protocol preamble --------------------------------------------------
+
+    def _proxy_received(self, data: bytes) -> None:
+        buffer = self._preamble + data
+        try:
+            header = parse_proxy_header(buffer)
+        except ProxyProtocolError as exc:
+            self._proxy_refused(exc.reason)
+            return
+        if header is None:
+            self._preamble = buffer  # bounded by the parser (107 bytes, or v2's length)
+            return
+        self._preamble = b""
+        info = self.info
+        assert info is not None
+        if not header.local:
+            info.client = header.client
+            info.server = header.server
+            # Proxy headers are judged by the real client now, not by the proxy that
+            # sent the preamble (a TCP balancer passes the client's headers on as is).
+            info.proxy = proxy_for_peer(self.config, info.client)
+        self._set_state(_IDLE)
+        self._since = self.loop.time()
+        rest = buffer[header.length :]
+        if rest:
+            self.data_received(rest)
+
+    def _proxy_refused(self, reason: str) -> None:
+        error_logger.info("%s - PROXY protocol: %s: closing", self._client_str(), reason)
+        self._preamble = b""
+        self._close(linger=False)
 
     # --- events from the parser ------------------------------------------------------
 
@@ -671,6 +723,11 @@ class HTTPProtocol(asyncio.Protocol):
             # Look again within one head timeout: a head that starts meanwhile must be
             # timed from its first byte, not from here.
             limit = min(limit, elapsed + self._wait_delay)
+        elif state is _PROXY:
+            if elapsed >= self.timeout_request_head:
+                self._proxy_refused("no complete header in time")
+                return
+            limit = self.timeout_request_head
         elif state is _HEAD:
             limit = self.timeout_request_head
             if elapsed >= limit:

@@ -100,6 +100,19 @@ class Server:
                 logger.error("%s", exc)
                 self.exit_code = 1
                 return
+        if config.proxy_protocol:
+            try:
+                trust_from_config(config)
+            except ValueError as exc:
+                logger.error("%s", exc)
+                self.exit_code = 1
+                return
+            if config.ssl_certfile is not None:
+                # The preamble comes before the TLS handshake, and the loop's TLS
+                # transport would read it as a broken ClientHello.
+                logger.error("--proxy-protocol cannot be combined with TLS on the same listener")
+                self.exit_code = 1
+                return
         app = load_app(config)
         self.server_state.default_headers = default_headers(config)
         loop = asyncio.get_running_loop()
