@@ -54,7 +54,7 @@ async def test_untrusted_peer_closed_at_once() -> None:
 
 
 async def test_eof_before_preamble_closes() -> None:
-    protocol, transport, _ = make(hello, proxy_protocol=True)
+    protocol, _, _ = make(hello, proxy_protocol=True)
     protocol.data_received(b"PROXY ")
     assert protocol.eof_received() is None
     assert protocol.state is ConnState.CLOSING

@@ -59,7 +59,7 @@ def host_after(headers: list[tuple[bytes, bytes]], scheme: str = "http") -> byte
         ([(b"x-forwarded-port", b"0")], b"internal:8000"),
         ([(b"x-forwarded-port", b"65536")], b"internal:8000"),
         ([(b"x-forwarded-port", b"8o")], b"internal:8000"),
-        ([(b"forwarded", b"for=1.2.3.4;host=\"a<b\"")], b"internal:8000"),
+        ([(b"forwarded", b'for=1.2.3.4;host="a<b"')], b"internal:8000"),
     ],
 )
 def test_host_rewrite(headers: list[tuple[bytes, bytes]], expected: bytes) -> None:
@@ -70,8 +70,7 @@ def test_default_port_dropped_per_scheme() -> None:
     assert host_after([(b"x-forwarded-port", b"443")], scheme="https") == b"internal"
     assert host_after([(b"x-forwarded-port", b"443")], scheme="http") == b"internal:443"
     assert (
-        host_after([(b"x-forwarded-proto", b"https"), (b"x-forwarded-port", b"443")])
-        == b"internal"
+        host_after([(b"x-forwarded-proto", b"https"), (b"x-forwarded-port", b"443")]) == b"internal"
     )
 
 

@@ -227,11 +227,13 @@ def test_live_unknown_and_local_keep_real_addresses(preamble: bytes) -> None:
 
 
 def test_live_keep_alive_after_preamble() -> None:
-    with run_server(report, proxy_protocol=True) as url:
-        with socket.create_connection(hostport(url), timeout=5) as sock:
-            sock.sendall(b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\r\n")
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + REQUEST)
-            answer, _ = read_until_close(sock, timeout=5)
+    with (
+        run_server(report, proxy_protocol=True) as url,
+        socket.create_connection(hostport(url), timeout=5) as sock,
+    ):
+        sock.sendall(b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + REQUEST)
+        answer, _ = read_until_close(sock, timeout=5)
     assert answer.count(b"HTTP/1.1 200 ") == 2
     assert answer.count(b'[["192.0.2.1", 1], ["198.51.100.2", 2]]') == 2
 
@@ -267,14 +269,16 @@ def test_live_untrusted_peer_refused() -> None:
 
 
 def test_live_silent_client_dropped_after_head_timeout() -> None:
-    with run_server(
-        report, proxy_protocol=True, timeout_request_head=0.5, timeout_keep_alive=0.5
-    ) as url:
-        with socket.create_connection(hostport(url), timeout=5) as sock:
-            sock.sendall(b"PROXY TCP4 1.2.3.4")  # and then nothing
-            start = time.monotonic()
-            answer, _ = read_until_close(sock, timeout=5)
-            waited = time.monotonic() - start
+    with (
+        run_server(
+            report, proxy_protocol=True, timeout_request_head=0.5, timeout_keep_alive=0.5
+        ) as url,
+        socket.create_connection(hostport(url), timeout=5) as sock,
+    ):
+        sock.sendall(b"PROXY TCP4 1.2.3.4")  # and then nothing
+        start = time.monotonic()
+        answer, _ = read_until_close(sock, timeout=5)
+        waited = time.monotonic() - start
     assert answer == b""
     assert waited < 2, waited
 

@@ -216,7 +216,7 @@ def test_tcp_without_handshake_is_dropped(certs: Certs) -> None:
 def test_rfc4514_escaping() -> None:
     subject = (
         (("countryName", "GB"),),
-        (("organizationName", "A+B, \"C\""),),
+        (("organizationName", 'A+B, "C"'),),
         (("commonName", " lead#"), ("emailAddress", "x@y")),
     )
     assert rfc4514_name(subject) == ('CN=\\ lead#+1.2.840.113549.1.9.1=x@y,O=A\\+B\\, \\"C\\",C=GB')
