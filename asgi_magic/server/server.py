@@ -93,13 +93,6 @@ class Server:
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         config = self.config
         set_levels(config.log_level, config.access_log)
-        if config.proxy_headers:
-            try:  # a bad --forwarded-allow-ips is a startup error, not a per-request one
-                trust_from_config(config)
-            except ValueError as exc:
-                logger.error("%s", exc)
-                self.exit_code = 1
-                return
         if config.proxy_protocol:
             try:
                 trust_from_config(config)
@@ -111,6 +104,13 @@ class Server:
                 # The preamble comes before the TLS handshake, and the loop's TLS
                 # transport would read it as a broken ClientHello.
                 logger.error("--proxy-protocol cannot be combined with TLS on the same listener")
+                self.exit_code = 1
+                return
+        if config.proxy_headers:
+            try:  # a bad --forwarded-allow-ips is a startup error, not a per-request one
+                trust_from_config(config)
+            except ValueError as exc:
+                logger.error("%s", exc)
                 self.exit_code = 1
                 return
         app = load_app(config)
