@@ -287,3 +287,14 @@ def test_live_off_by_default_treats_preamble_as_bad_request() -> None:
     with run_server(report) as url:
         answer = exchange(url, b"PROXY TCP4 1.2.3.4 1.2.3.4 1 1\r\n" + REQUEST)
     assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+async def test_proxy_protocol_with_tls_refused_at_startup() -> None:
+    from asgi_magic.config import Config
+    from asgi_magic.server import Server
+
+    server = Server(
+        Config(app=report, proxy_protocol=True, ssl_certfile="cert.pem", port=0, lifespan="off")
+    )
+    await server.serve()
+    assert server.exit_code == 1 and not server.started
