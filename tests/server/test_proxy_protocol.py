@@ -4,8 +4,10 @@ hypothesis fuzz test, and the real server with raw sockets."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import struct
+import subprocess
 import time
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -298,3 +300,20 @@ async def test_proxy_protocol_with_tls_refused_at_startup() -> None:
     )
     await server.serve()
     assert server.exit_code == 1 and not server.started
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_live_with_curl_haproxy_protocol() -> None:
+    # curl --haproxy-protocol sends a v1 line with its own addresses: a real sender.
+    with run_server(report, proxy_protocol=True) as url:
+        out = subprocess.run(
+            ["curl", "-sS", "--haproxy-protocol", url + "/"],
+            capture_output=True,
+            timeout=20,
+            check=True,
+        )
+        plain = subprocess.run(["curl", "-sS", url + "/"], capture_output=True, timeout=20)
+    client, server = json.loads(out.stdout)
+    assert client[0] == "127.0.0.1" and client[1] > 0
+    assert server == list(hostport(url))
+    assert plain.stdout == b""  # without the preamble: closed, no answer
