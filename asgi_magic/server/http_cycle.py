@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
+from asgi_magic.server.access_log import STATUS_CLIENT_CLOSED, AccessLog
 
 __all__ = ["ClientDisconnected", "CycleOwner", "HTTPCycle"]
 
 _ResponseWriter = http11.ResponseWriter
 
 error_logger = logging.getLogger("asgi_magic.error")
-access_logger = logging.getLogger("asgi_magic.access")
 
 # Buffered request body above which the connection stops reading until the app
 # calls receive() (flow control, DESIGN.md step 3).
@@ -76,6 +76,7 @@ class HTTPCycle:
     """Runs the app for one request; buffers its body; frames its response."""
 
     __slots__ = (
+        "_access_log",
         "_body_returned",
         "_buffered",
         "_chunks",
@@ -84,6 +85,8 @@ class HTTPCycle:
         "_expect_100",
         "_head",
         "_loop",
+        "_response_headers",
+        "_sent",
         "_start_time",
         "_waiter",
         "body_complete",
@@ -106,8 +109,9 @@ class HTTPCycle:
         owner: CycleOwner,
         default_headers: http11.WriterDefaults,
         date_header: bool,
-        access_log: bool,
+        access_log: AccessLog | None,
     ) -> None:
+        """``access_log``: None when the access log is off (no clock read at all)."""
         self.scope = scope
         self.request = request
         self.owner = owner
@@ -131,7 +135,10 @@ class HTTPCycle:
         self._head: bytes | None = None
         self._default_headers = default_headers
         self._date_header = date_header
-        self._start_time = time.perf_counter() if access_log else 0.0
+        self._access_log = access_log
+        self._start_time = time.perf_counter() if access_log is not None else 0.0
+        self._sent = 0
+        self._response_headers: Any = ()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- driven by the connection ------------------------------------------------
@@ -151,6 +158,10 @@ class HTTPCycle:
 
     def connection_lost(self) -> None:
         self.disconnected = True
+        if self._start_time and not self.response_complete:
+            # The client went before the response ended: still one line (499 when no
+            # response had started).
+            self._log_access(closed_early=True)
         self._wake()
 
     def _wake(self) -> None:
@@ -216,6 +227,8 @@ class HTTPCycle:
         self.status = 500
         self.response_started = True
         self.response_complete = True
+        if self._start_time:
+            self._log_access()
         server = self._default_headers.server
         self.owner.write(
             http11.error_response(
@@ -300,6 +313,7 @@ class HTTPCycle:
         self._head = writer.start(status, headers)
         self.writer = writer
         self.status = status
+        self._response_headers = headers
         self.response_started = True
 
     def _send_body(self, message: Any) -> None:
@@ -311,6 +325,7 @@ class HTTPCycle:
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
         data = writer.body(body, more_body)
+        self._sent += len(body)
         head = self._head
         if head is not None:
             self._head = None
@@ -358,6 +373,7 @@ class HTTPCycle:
                 except ClientDisconnected:
                     self.disconnected = True  # seen here before connection_lost runs
                     raise
+                self._sent += sent
                 if sent != size:
                     # The file shrank under us: the response is short of its framing
                     # and the connection cannot be reused.
@@ -370,6 +386,7 @@ class HTTPCycle:
                 if not chunk:
                     break
                 data = writer.body(chunk, True)
+                self._sent += len(chunk)
                 if data:
                     owner.write(data)
                 if self.disconnected:
@@ -388,21 +405,16 @@ class HTTPCycle:
         self.owner.response_complete(self)
         self._wake()
 
-    def _log_access(self) -> None:
-        scope = self.scope
-        client = scope["client"]
-        client_str = f"{client[0]}:{client[1]}" if client else "-"
-        path = scope["raw_path"].decode("ascii", "backslashreplace")
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("ascii", "backslashreplace")
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %.1fms',
-            client_str,
-            scope["method"],
-            path,
-            scope["http_version"],
-            self.status,
-            (time.perf_counter() - self._start_time) * 1000.0,
+    def _log_access(self, closed_early: bool = False) -> None:
+        start, self._start_time = self._start_time, 0.0  # one line per exchange
+        assert self._access_log is not None
+        self._access_log.log(
+            self.scope,
+            self.status if self.response_started else STATUS_CLIENT_CLOSED,
+            self._response_headers,
+            self._sent,
+            time.perf_counter() - start,
+            closed_early=closed_early,
         )
 
 

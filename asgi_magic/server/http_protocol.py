@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from asgi_magic import http11
 from asgi_magic.config import Config
 from asgi_magic.server._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
+from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.http_cycle import ClientDisconnected, HTTPCycle
 from asgi_magic.server.proxy_headers import proxy_for_peer
 from asgi_magic.server.state import ServerState
@@ -24,7 +25,6 @@ from asgi_magic.server.state import ServerState
 __all__ = ["HTTPProtocol", "limits_from_config"]
 
 error_logger = logging.getLogger("asgi_magic.error")
-access_logger = logging.getLogger("asgi_magic.access")
 
 _NEED_DATA = http11.NEED_DATA
 _PAUSED = http11.PAUSED
@@ -91,7 +91,8 @@ class HTTPProtocol(asyncio.Protocol):
         # Validated and joined once, shared by every response of every connection.
         self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
-        self.access_log = config.access_log and access_logger.isEnabledFor(logging.INFO)
+        access_log = AccessLog.from_config(config)
+        self.access_log = access_log if access_log.enabled else None
         self.ws_enabled = config.ws != "none"
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive

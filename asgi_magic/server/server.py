@@ -14,6 +14,7 @@ from typing import Any
 from asgi_magic.config import Config
 from asgi_magic.importer import import_from_string
 from asgi_magic.server._sockets import bind_sockets, describe_socket
+from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.http_protocol import HTTPProtocol, limits_from_config
 from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
@@ -100,6 +101,12 @@ class Server:
                 logger.error("%s", exc)
                 self.exit_code = 1
                 return
+        try:  # an unknown --access-log-format atom is a startup error too
+            AccessLog(config.access_log_format)
+        except ValueError as exc:
+            logger.error("%s", exc)
+            self.exit_code = 1
+            return
         app = load_app(config)
         self.server_state.default_headers = default_headers(config)
         loop = asyncio.get_running_loop()

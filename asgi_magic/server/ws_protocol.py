@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
 from typing import Any
 
@@ -36,13 +37,13 @@ from asgi_magic.websocket import (
 )
 
 from ._addresses import decode_path, get_local_addr, get_remote_addr, is_ssl
+from .access_log import AccessLog
 from .proxy_headers import proxy_for_peer
 from .state import ServerState
 
 __all__ = ["CLOSE_TIMEOUT", "ClientDisconnected", "WebSocketProtocol"]
 
 error_logger = logging.getLogger("asgi_magic.error")
-access_logger = logging.getLogger("asgi_magic.access")
 
 # Seconds we wait for the peer's close frame after sending ours (RFC 6455 §7.1.1: the
 # server closes the TCP connection once the close handshake is done, or gives up).
@@ -97,6 +98,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._ping_payload: bytes | None = None
         self._disconnect: dict[str, Any] | None = None
         self._default_headers = self._build_default_headers()
+        self._access_log = AccessLog.from_config(config)
+        # 0.0 once the line is written, or when the access log is off.
+        self._access_start = time.perf_counter() if self._access_log.enabled else 0.0
 
     def _build_default_headers(self) -> list[tuple[bytes, bytes]]:
         if self.server_state.default_headers:
@@ -125,7 +129,6 @@ class WebSocketProtocol(asyncio.Protocol):
         except HandshakeError as exc:
             # §4.2.1: a bad handshake gets an HTTP error and the app is never called.
             error_logger.warning("Invalid WebSocket handshake: %s", exc.reason)
-            self._log_access(exc.status)
             self._write_http_error(exc.status, exc.reason, exc.headers)
             return
         self.scope["subprotocols"] = self.handshake.subprotocols
@@ -178,6 +181,8 @@ class WebSocketProtocol(asyncio.Protocol):
             code = CloseCode.NORMAL  # only reached if no disconnect was queued yet
         self._push_disconnect(code)
         self.disconnected = True
+        if self.accepted:
+            self._log_access(101, session_end=True)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -325,7 +330,6 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._accept(message)
             elif mtype == "websocket.close":
                 # www.rst: close before accept → HTTP 403 Forbidden.
-                self._log_access(403)
                 self._write_http_error(403, "Forbidden")
                 self._push_disconnect(CloseCode.ABNORMAL)
             elif mtype == "websocket.http.response.start":
@@ -460,6 +464,7 @@ class WebSocketProtocol(asyncio.Protocol):
     ) -> None:
         self.handshake_done = True
         self.close_sent = True
+        self._log_access(status)
         if not self.transport_closed:
             self.transport.write(self._error_bytes(status, reason, headers or []))
         self._close_transport()
@@ -586,13 +591,9 @@ class WebSocketProtocol(asyncio.Protocol):
             "extensions": {"websocket.http.response": {}},
         }
 
-    def _log_access(self, status: int) -> None:
-        if not self.config.access_log or not access_logger.isEnabledFor(logging.INFO):
-            return
-        scope = self.scope
-        client = scope.get("client")
-        client_str = f"{client[0]}:{client[1]}" if client else "-"
-        path = scope.get("raw_path", b"").decode("ascii", "backslashreplace")
-        if scope.get("query_string"):
-            path += "?" + scope["query_string"].decode("ascii", "backslashreplace")
-        access_logger.info('%s - "WebSocket %s" %d', client_str, path, status)
+    def _log_access(self, status: int, *, session_end: bool = False) -> None:
+        start = self._access_start
+        if not start or (status == 101 and not session_end):
+            return  # off, already written, or an accepted session (logged when it ends)
+        self._access_start = 0.0
+        self._access_log.log(self.scope, status, (), 0, time.perf_counter() - start)
