@@ -20,6 +20,7 @@ from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
 from asgi_magic.server.proxy_headers import trust_from_config
 from asgi_magic.server.state import ServerState
+from asgi_magic.server.wsgi import WSGIAdapter, is_wsgi_app
 
 __all__ = ["Server", "load_app", "default_headers"]
 
@@ -29,15 +30,31 @@ _POLL_INTERVAL = 0.1
 
 
 def load_app(config: Config) -> Any:
-    """Import (``module:attr``), call a factory, and adapt ASGI 2 apps to ASGI 3.
+    """Import (``module:attr``), call a factory, and adapt ASGI 2 and WSGI apps to ASGI 3.
 
-    Raises ``ImportFromStringError`` with a one-line message for import failures.
+    Raises ``ImportFromStringError`` with a one-line message for import failures, and
+    ``ValueError`` for a WSGI app given with ``interface="asgi3"``/``"asgi2"``.
     """
     app = import_from_string(config.app, config.app_dir)
     if config.factory:
         if not callable(app):
             raise TypeError("--factory given but the app is not callable")
         app = app()
+    if config.interface == "wsgi" or (config.interface == "auto" and is_wsgi_app(app)):
+        if config.interface == "auto":
+            logger.info(
+                "%s takes (environ, start_response): serving it as a WSGI app in %d threads "
+                "(--interface wsgi says so and skips this check)",
+                _describe(config, app),
+                config.wsgi_threads,
+            )
+        return WSGIAdapter(app, config.wsgi_threads, (config.workers or 1) > 1)
+    if is_wsgi_app(app):
+        # A Flask or Django WSGI app called as ASGI would fail every request with a 500.
+        raise ValueError(
+            f"{_describe(config, app)} is a WSGI app (it takes environ, start_response), not "
+            f"ASGI: run it with --interface wsgi (or --interface auto)"
+        )
     if config.interface == "asgi2":
         from asgiref.compatibility import double_to_single_callable
 
@@ -47,6 +64,14 @@ def load_app(config: Config) -> Any:
 
         return guarantee_single_callable(app)  # type: ignore[no-untyped-call]
     return app
+
+
+def _describe(config: Config, app: Any) -> str:
+    """The app as the user named it: the import string, else module:name."""
+    if isinstance(config.app, str):
+        return config.app
+    name = getattr(app, "__qualname__", None) or f"<{type(app).__qualname__} object>"
+    return f"{getattr(app, '__module__', None) or type(app).__module__}:{name}"
 
 
 def default_headers(config: Config) -> list[tuple[bytes, bytes]]:
