@@ -484,11 +484,12 @@ class _Exchange:
             # The client left (send raised) or the server cancelled us: stop the app's
             # thread at its next read or write, and let it call close() before we go.
             self._stop_thread(exc)
-            done.cancel()  # only succeeds while the request still waits for a thread
-            if not isinstance(exc, asyncio.CancelledError):
-                try:
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()  # a request still waiting for a thread never starts
+            else:
+                try:  # the thread stops at its next read or chunk, after close()
                     await done
-                except BaseException:
+                except Exception:
                     pass
             raise
         done.result()  # the app's own exception, if any: the server logs it and answers

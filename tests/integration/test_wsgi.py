@@ -504,3 +504,19 @@ def test_one_gigabyte_upload_bounded_rss() -> None:
         print(f"1 GiB upload: {elapsed:.1f} s, RSS growth {growth_mib:.1f} MiB")
         assert growth_mib < 30, f"RSS grew {growth_mib:.1f} MiB"
         assert elapsed < 60, f"took {elapsed:.1f} s"
+
+
+def test_head_and_bodiless_statuses() -> None:
+    from tests.integration.apps.flask_app import app as flask_app
+
+    def no_content(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    with run_server(flask_app, interface="wsgi") as url:
+        r = httpx.head(url + "/")
+        assert r.status_code == 200 and r.headers["content-length"] == "16" and r.content == b""
+        assert httpx.get(url + "/").text == "hello from flask"  # the connection is sound
+    with run_server(no_content, interface="wsgi") as url:
+        r = httpx.get(url + "/")
+        assert r.status_code == 204 and r.content == b""
