@@ -20,7 +20,7 @@ from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
 from asgi_magic.server.proxy_headers import trust_from_config
 from asgi_magic.server.state import ServerState
-from asgi_magic.server.wsgi import WSGIAdapter, is_wsgi_app
+from asgi_magic.server.wsgi import WSGIAdapter, is_async_callable, is_wsgi_app
 
 __all__ = ["Server", "load_app", "default_headers"]
 
@@ -40,6 +40,12 @@ def load_app(config: Config) -> Any:
         if not callable(app):
             raise TypeError("--factory given but the app is not callable")
         app = app()
+    if config.interface == "wsgi" and is_async_callable(app):
+        # Called as WSGI, an async app would return an un-awaited coroutine per request.
+        raise ValueError(
+            f"{_describe(config, app)} is an async (ASGI) app, not WSGI: "
+            "drop --interface wsgi (or use --interface auto)"
+        )
     if config.interface == "wsgi" or (config.interface == "auto" and is_wsgi_app(app)):
         if config.interface == "auto":
             logger.info(

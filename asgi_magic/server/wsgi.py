@@ -40,6 +40,7 @@ __all__ = [
     "WSGIAdapter",
     "WSGIInput",
     "build_environ",
+    "is_async_callable",
     "is_wsgi_app",
 ]
 
@@ -60,17 +61,22 @@ class ClientGone(OSError):
     once the client has disconnected or the server gave up on the request."""
 
 
+def is_async_callable(app: Any) -> bool:
+    """Whether calling ``app`` gives a coroutine: a coroutine function, or an object
+    (or class) whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
+        getattr(app, "__call__", None)  # noqa: B004 - the method itself is inspected
+    )
+
+
 def is_wsgi_app(app: Any) -> bool:
     """Whether ``app`` looks like a WSGI callable: exactly two required positional
     parameters (``environ, start_response``), no ``*args``, and not a coroutine
     function nor an object or class whose ``__call__`` is one (that is ASGI)."""
     if not callable(app):
         return False
-    # An object (or a class) whose __call__ is async is ASGI.
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(
-        getattr(app, "__call__", None)  # noqa: B004 - the method itself is inspected
-    ):
-        return False
+    if is_async_callable(app):
+        return False  # an object (or a class) whose __call__ is async is ASGI
     try:
         signature = inspect.signature(app)
     except (TypeError, ValueError):

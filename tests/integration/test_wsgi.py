@@ -123,6 +123,13 @@ def test_flask_as_asgi_is_refused_with_the_fix(interface: str) -> None:
         load_app(Config(app=app, interface=interface))  # type: ignore[arg-type]
 
 
+def test_asgi_app_with_interface_wsgi_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"is an async \(ASGI\) app, not WSGI"):
+        load_app(Config(app=asgi3, interface="wsgi"))
+    with pytest.raises(ValueError, match="drop --interface wsgi"):
+        load_app(Config(app=AsyncCallable(), interface="wsgi"))
+
+
 def test_cli_refuses_flask_as_asgi3_in_one_line() -> None:
     import subprocess
 
