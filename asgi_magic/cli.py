@@ -106,9 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lifespan", choices=["auto", "on", "off"], default="auto", help="lifespan protocol")
     a(
         "--interface",
-        choices=["auto", "asgi3", "asgi2"],
+        choices=["auto", "asgi3", "asgi2", "wsgi"],
         default="auto",
         help="application interface",
+    )
+    a(
+        "--wsgi-threads",
+        type=_positive_int,
+        default=40,
+        help="threads that run a WSGI app (--interface wsgi)",
     )
     a("--root-path", default="", help="ASGI root_path for an app mounted below /")
     a(
@@ -177,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="log one line per response",
+    )
+    a(
+        "--access-log-format",
+        default=None,
+        metavar="FORMAT",
+        help="gunicorn atoms, e.g. '%%(h)s \"%%(r)s\" %%(s)s %%(b)s %%(M)s', or 'json'",
     )
     a(
         "--server-header",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 LoopSetting = Literal["auto", "uvloop", "asyncio"]
 LifespanSetting = Literal["auto", "on", "off"]
 WSSetting = Literal["auto", "none"]
-InterfaceSetting = Literal["auto", "asgi3", "asgi2"]
+InterfaceSetting = Literal["auto", "asgi3", "asgi2", "wsgi"]
 
 # --- Limits (each one settable by a flag of the same name) -----------------------------
 # RFC 9112 §3: a server that receives a request-target longer than it wishes to parse
@@ -28,6 +28,9 @@ DEFAULT_TIMEOUT_REQUEST_HEAD = 10.0
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
 DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024
 DEFAULT_WS_MAX_QUEUE = 32
+# Threads that run a WSGI app (--interface wsgi): a WSGI request holds its thread
+# until the response is sent, so this bounds concurrent WSGI requests per worker.
+DEFAULT_WSGI_THREADS = 40
 
 
 @dataclass
@@ -41,6 +44,9 @@ class Config:
     loop: LoopSetting = "auto"
     lifespan: LifespanSetting = "auto"
     interface: InterfaceSetting = "auto"
+    """``auto`` detects ASGI 3, ASGI 2 and WSGI (2-argument) callables."""
+    wsgi_threads: int = DEFAULT_WSGI_THREADS
+    """Size of the thread pool that runs a WSGI app."""
     factory: bool = False
     app_dir: str | None = "."
     env_file: str | None = None
@@ -49,6 +55,8 @@ class Config:
     # logging
     log_level: str | int | None = "info"
     access_log: bool = True
+    access_log_format: str | None = None
+    """None: the default line; ``"json"``; or gunicorn atoms (server/access_log.py)."""
     use_colors: bool | None = None
 
     # response headers added by the server

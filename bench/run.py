@@ -279,6 +279,30 @@ def _asgi_magic(app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _asgi_magic_wsgi(app: str, port: int) -> list[str]:
+    return [*_asgi_magic(app, port), "--interface", "wsgi"]
+
+
+def _uvicorn_wsgi(app: str, port: int) -> list[str]:
+    return [
+        PYTHON, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
+        "--interface", "wsgi", "--http", "httptools", "--loop", "uvloop",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _gunicorn(worker: str) -> Callable[[str, int], list[str]]:
+    def argv(app: str, port: int) -> list[str]:
+        # gunicorn's access log is off unless --access-logfile is given.
+        extra = ["--threads", "40"] if worker == "gthread" else []
+        return [
+            str(BIN / "gunicorn"), app, "-b", f"{HOST}:{port}", "-w", "1", "-k", worker,
+            *extra, "--log-level", "warning",
+        ]  # fmt: skip
+
+    return argv
+
+
 def _floor(app: str, port: int) -> list[str]:
     # The app is ignored: the floor answers every request with fixed bytes.
     return [PYTHON, "-m", "bench.apps.floor", "--host", HOST, "--port", str(port)]
@@ -318,6 +342,21 @@ SERVERS: dict[str, ServerKind] = {
             _uvicorn("httptools", "wsproto"), "wsproto",
         ),
         ServerKind("hypercorn", "hypercorn (uvloop)", _hypercorn, "hypercorn"),
+        ServerKind(
+            "asgi_magic-wsgi", "asgi_magic --interface wsgi", _asgi_magic_wsgi,
+            "asgi_magic.__main__", note="40 threads",
+        ),
+        ServerKind(
+            "uvicorn-wsgi", "uvicorn --interface wsgi (httptools)", _uvicorn_wsgi, "httptools",
+        ),
+        ServerKind(
+            "gunicorn-sync", "gunicorn (sync worker)", _gunicorn("sync"), "gunicorn",
+            note="no keep-alive: a connection per request",
+        ),
+        ServerKind(
+            "gunicorn-gthread", "gunicorn (gthread, 40 threads)", _gunicorn("gthread"),
+            "gunicorn",
+        ),
         ServerKind(
             "granian", "granian (asgi)", _granian, "granian",
             note="Rust server, not a Python one",
@@ -527,7 +566,32 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for k, label, _, _ in upload_apps
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario)}
+    wsgi_servers = ["asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"]
+    wsgi_apps = [
+        ("plain", "plain WSGI callable", "bench.apps.wsgi_hello:app", ()),
+        ("flask", "Flask", "bench.apps.wsgi_hello:flask_app", ("flask",)),
+    ]
+    wsgi = Scenario(
+        "wsgi",
+        "wsgi — one WSGI app on WSGI-capable servers",
+        "req/s",
+        "`GET /` → 200 `Hello, world!` from a plain WSGI callable and from Flask, one worker "
+        "each, wrk -t1, {connections} connections. Reference: asgi_magic --interface wsgi.",
+        tuple(
+            Target(f"wsgi:{a}:{s}", s, app, needs, (hello_check,))
+            for a, _, app, needs in wsgi_apps
+            for s in wsgi_servers
+        ),
+        tuple(
+            Row(
+                f"wsgi:{a}:{s}", SERVERS[s].label, group, "wrk",
+                reference=s == "asgi_magic-wsgi", note=SERVERS[s].note,
+            )
+            for a, group, _, _ in wsgi_apps
+            for s in wsgi_servers
+        ),
+    )  # fmt: skip
+    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario, wsgi)}
 
 
 # --- processes ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from enum import IntEnum
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
-from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.access_log import STATUS_CLIENT_CLOSED, AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected, app_error
 from asgi_magic.server.flow_control import FlowControl, Waiters
 
@@ -226,6 +226,8 @@ class HTTPCycle:
 
     def connection_lost(self) -> None:
         self.peer_gone = True
+        if self.response is not _COMPLETE:
+            self._log(closed_early=True)  # written now, even if the app never returns
         self._wake()
 
     def _wake(self) -> None:
@@ -256,7 +258,7 @@ class HTTPCycle:
         except asyncio.CancelledError:
             # Forced shutdown: the connection is being torn down by the server.
             if self.response is not _COMPLETE:
-                self._log(self.status or 500, closed_early=True)
+                self._log(closed_early=True)
                 self.owner.abort()
             raise
         except BaseException as exc:
@@ -291,16 +293,14 @@ class HTTPCycle:
             return
         # The head is out (or nobody is listening): the only honest signal left is
         # closing the connection; the log says the response was cut short.
-        self._log(self.status or 500, closed_early=True)
+        self._log(closed_early=True)
         self.owner.abort()
 
     def _send_500(self) -> None:
         self.status = 500
         self.writer = None  # no writer: the connection closes after this response
         self._head = None
-        data = self.owner.error_response(500, "Internal Server Error")
-        self.owner.write(data)
-        self.bytes_sent = len(data)
+        self.owner.write(self.owner.error_response(500, "Internal Server Error"))
         self._finish()
 
     # --- receive -----------------------------------------------------------------
@@ -406,10 +406,9 @@ class HTTPCycle:
                 data = head + data
             else:
                 self.owner.write(head)
-                self.bytes_sent += len(head)
         if data:
             self.owner.write(data)
-            self.bytes_sent += len(data)
+        self.bytes_sent += len(body)
         if not more_body:
             self._finish()
 
@@ -439,7 +438,6 @@ class HTTPCycle:
             if head is not None:
                 self._head = None
                 owner.write(head)
-                self.bytes_sent += len(head)
             if writer.bodiless:
                 # HEAD, 204, 304: the content is not sent, so it is not read either.
                 writer.body(b"", False)
@@ -476,7 +474,7 @@ class HTTPCycle:
                     raise app_error("invalid 'http.response.pathsend'", exc) from None
                 if data:
                     owner.write(data)
-                    self.bytes_sent += len(data)
+                self.bytes_sent += len(chunk)
                 if self.peer_gone:
                     raise ClientDisconnected("the client has disconnected")
                 drain = owner.drain()
@@ -488,7 +486,6 @@ class HTTPCycle:
                 raise app_error("invalid 'http.response.pathsend'", exc) from None
             if tail:
                 owner.write(tail)
-                self.bytes_sent += len(tail)
         finally:
             file.close()
         self._finish()
@@ -496,21 +493,24 @@ class HTTPCycle:
     def _finish(self) -> None:
         self.response = _COMPLETE
         if self._start_time:
-            self._log(self.status, closed_early=False)
+            self._log(closed_early=False)
         self.owner.response_complete(self)
         self._wake()
 
-    def _log(self, status: int, closed_early: bool) -> None:
-        access = self._access
-        if access.enabled:
-            access.log(
-                self.scope,
-                status,
-                self._response_headers,
-                self.bytes_sent,
-                time.perf_counter() - self._start_time,
-                closed_early=closed_early,
-            )
+    def _log(self, closed_early: bool) -> None:
+        """The exchange's one access-log line (499 when no response started)."""
+        start = self._start_time
+        if not start:
+            return  # the log is off, or the line was written
+        self._start_time = 0.0
+        self._access.log(
+            self.scope,
+            self.status if self.response is not _NOT_STARTED else STATUS_CLIENT_CLOSED,
+            self._response_headers,
+            self.bytes_sent,
+            time.perf_counter() - start,
+            closed_early=closed_early,
+        )
 
 
 _SEND_HANDLERS: dict[str, SendHandler] = {

@@ -14,11 +14,13 @@ from typing import Any
 from asgi_magic.config import Config
 from asgi_magic.importer import import_from_string
 from asgi_magic.server._sockets import bind_sockets, describe_socket
+from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.http_protocol import HTTPProtocol, limits_from_config
 from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
 from asgi_magic.server.proxy_headers import trust_from_config
 from asgi_magic.server.state import ServerState
+from asgi_magic.server.wsgi import WSGIAdapter, is_async_callable, is_wsgi_app
 
 __all__ = ["Server", "load_app", "default_headers"]
 
@@ -28,15 +30,37 @@ _POLL_INTERVAL = 0.1
 
 
 def load_app(config: Config) -> Any:
-    """Import (``module:attr``), call a factory, and adapt ASGI 2 apps to ASGI 3.
+    """Import (``module:attr``), call a factory, and adapt ASGI 2 and WSGI apps to ASGI 3.
 
-    Raises ``ImportFromStringError`` with a one-line message for import failures.
+    Raises ``ImportFromStringError`` with a one-line message for import failures, and
+    ``ValueError`` for a WSGI app given with ``interface="asgi3"``/``"asgi2"``.
     """
     app = import_from_string(config.app, config.app_dir)
     if config.factory:
         if not callable(app):
             raise TypeError("--factory given but the app is not callable")
         app = app()
+    if config.interface == "wsgi" and is_async_callable(app):
+        # Called as WSGI, an async app would return an un-awaited coroutine per request.
+        raise ValueError(
+            f"{_describe(config, app)} is an async (ASGI) app, not WSGI: "
+            "drop --interface wsgi (or use --interface auto)"
+        )
+    if config.interface == "wsgi" or (config.interface == "auto" and is_wsgi_app(app)):
+        if config.interface == "auto":
+            logger.info(
+                "%s takes (environ, start_response): serving it as a WSGI app in %d threads "
+                "(--interface wsgi says so and skips this check)",
+                _describe(config, app),
+                config.wsgi_threads,
+            )
+        return WSGIAdapter(app, config.wsgi_threads, (config.workers or 1) > 1)
+    if is_wsgi_app(app):
+        # A Flask or Django WSGI app called as ASGI would fail every request with a 500.
+        raise ValueError(
+            f"{_describe(config, app)} is a WSGI app (it takes environ, start_response), not "
+            f"ASGI: run it with --interface wsgi (or --interface auto)"
+        )
     if config.interface == "asgi2":
         from asgiref.compatibility import double_to_single_callable
 
@@ -46,6 +70,14 @@ def load_app(config: Config) -> Any:
 
         return guarantee_single_callable(app)  # type: ignore[no-untyped-call]
     return app
+
+
+def _describe(config: Config, app: Any) -> str:
+    """The app as the user named it: the import string, else module:name."""
+    if isinstance(config.app, str):
+        return config.app
+    name = getattr(app, "__qualname__", None) or f"<{type(app).__qualname__} object>"
+    return f"{getattr(app, '__module__', None) or type(app).__module__}:{name}"
 
 
 def default_headers(config: Config) -> list[tuple[bytes, bytes]]:
@@ -100,6 +132,12 @@ class Server:
                 logger.error("%s", exc)
                 self.exit_code = 1
                 return
+        try:  # an unknown --access-log-format atom is a startup error too
+            AccessLog(config.access_log_format)
+        except ValueError as exc:
+            logger.error("%s", exc)
+            self.exit_code = 1
+            return
         app = load_app(config)
         self.server_state.default_headers = default_headers(config)
         loop = asyncio.get_running_loop()
