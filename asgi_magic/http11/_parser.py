@@ -545,7 +545,7 @@ class RequestParser:
             return
         match = CHUNK_SIZE_RE.fullmatch(buf, pos, line_end)
         if match is None:
-            raise ProtocolError(400, "invalid chunk size line")
+            raise ProtocolError(400, _chunk_line_error(buf[pos:line_end]))
         digits = match.group(1)
         if len(digits) > lim.max_chunk_size_digits:
             raise ProtocolError(400, "chunk size too large")
@@ -608,6 +608,15 @@ def _absolute_form(target: bytes) -> tuple[bytes, bytes, bytes]:
         raise ProtocolError(400, "fragment in request target")
     # RFC 9112 §3.3: an empty path in the target is "/" for the effective URI.
     return path or b"/", query, authority
+
+
+def _chunk_line_error(line: bytes) -> str:
+    """Say what is wrong with a chunk line that failed ``CHUNK_SIZE_RE`` (slow path)."""
+    digits = line.rstrip(b' \t;="').split(b";", 1)[0].rstrip(b" \t")
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        return "invalid chunk size"
+    # RFC 9112 §7.1.1: the size was fine, what follows it is not a chunk-ext.
+    return "invalid chunk extension"
 
 
 def _request_line_error(line: bytes) -> ProtocolError:
