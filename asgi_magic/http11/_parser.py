@@ -343,6 +343,7 @@ class RequestParser:
         connection: tuple[bytes, ...] = ()
         expect: tuple[bytes, ...] = ()
         upgrades: tuple[bytes, ...] = ()
+        te: tuple[bytes, ...] = ()
         field_lines = lines[1:]
         found = list(map(_LINE_CACHE_GET, field_lines))
         index = -1
@@ -370,8 +371,10 @@ class RequestParser:
                     transfer_encodings += (value,)
                 elif lname == b"expect":
                     expect += (value,)
-                else:
+                elif lname == b"upgrade":
                     upgrades += (value,)
+                else:
+                    te += (value,)
             elif len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
                 if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
                     _LINE_CACHE.clear()  # bounded: start over rather than grow
@@ -445,6 +448,7 @@ class RequestParser:
 
         upgrade: bytes | None = None
         expect_continue = False
+        te_trailers = False
         if http11:
             # RFC 9110 §7.8: Upgrade is only meaningful when Connection lists it; a
             # server MUST ignore Upgrade in an HTTP/1.0 request.
@@ -453,6 +457,12 @@ class RequestParser:
             # RFC 9110 §10.1.1: a server MUST ignore 100-continue in an HTTP/1.0 request.
             if expect and b"100-continue" in comma_list(expect):
                 expect_continue = True
+            # RFC 9110 §10.1.4: TE = #t-codings; "trailers" says the client accepts
+            # trailer fields in a chunked response. (An HTTP/1.0 response is never
+            # chunked, RFC 9112 §7.1, so it can carry none.) The Connection: TE that a
+            # sender MUST add (RFC 9110 §10.1.4) is not required of the client here.
+            if te and b"trailers" in comma_list(te):
+                te_trailers = True
 
         return Request(
             method,
@@ -467,6 +477,7 @@ class RequestParser:
             upgrade,
             content_length,
             chunked,
+            te_trailers,
         )
 
     # -- body ------------------------------------------------------------------------

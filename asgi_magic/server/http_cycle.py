@@ -216,10 +216,12 @@ class HTTPCycle:
         self.status = 500
         self.response_started = True
         self.response_complete = True
-        server = self._default_headers.server
         self.owner.write(
             http11.error_response(
-                500, "Internal Server Error", date_header=self._date_header, server_header=server
+                500,
+                "Internal Server Error",
+                defaults=self._default_headers,
+                date_header=self._date_header,
             )
         )
         self.owner.response_complete(self)

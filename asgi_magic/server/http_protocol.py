@@ -457,10 +457,10 @@ class HTTPProtocol(asyncio.Protocol):
         if transport is None or self._closing:
             return
         self._closing = True
-        server_header = b"asgi-magic" if self.config.server_header else None
+        # The same Server and --header defaults as every other response (issue 10 item 7).
         transport.write(
             http11.error_response(
-                status, reason, date_header=self.date_header, server_header=server_header
+                status, reason, defaults=self.default_headers, date_header=self.date_header
             )
         )
         transport.close()

@@ -16,6 +16,7 @@ from typing import Any
 from asgi_magic import http11
 from asgi_magic.asgi_types import ASGI3Application
 from asgi_magic.config import Config
+from asgi_magic.status import is_final
 from asgi_magic.websocket import (
     BytesMessage,
     CloseCode,
@@ -387,37 +388,22 @@ class WebSocketProtocol(asyncio.Protocol):
         if subprotocol is not None and subprotocol not in self.handshake.subprotocols:
             # RFC 6455 §4.2.2: the server selects one of the values the client offered.
             raise RuntimeError(f"subprotocol {subprotocol!r} was not offered by the client")
-        headers = accept_headers(self.handshake, subprotocol, self._deflate_response)
-        lines = [b"HTTP/1.1 101 Switching Protocols\r\n"]
-        for name, value in headers:
-            lines.append(b"%s: %s\r\n" % (name, value))
-        app_headers = list(message.get("headers", ()))
-        app_names = {bytes(name).lower() for name, _ in app_headers}
-        # Default headers (server, --header) only where the app did not set the name.
-        extra = [h for h in self._default_headers if h[0] not in app_names] + app_headers
-        if self.config.date_header:
-            lines.append(b"date: " + http11.http_date() + b"\r\n")
-        for name, value in extra:
-            name = bytes(name).lower()
-            value = bytes(value)
-            # RFC 9110 §5.5: no CR/LF/NUL in a field value (header injection).
-            if b"\r" in value or b"\n" in value or b"\0" in value or b":" in name or not name:
-                raise RuntimeError(f"invalid header in websocket.accept: {name!r}")
-            if name in (
-                b"sec-websocket-accept",
-                b"sec-websocket-extensions",
-                b"upgrade",
-                b"connection",
-                b"sec-websocket-protocol",
-            ):
-                continue  # ours: the handshake's own fields are not the app's to set
-            lines.append(b"%s: %s\r\n" % (name, value))
-        lines.append(b"\r\n")
+        # One validator and one field-ownership rule with every other head (http11):
+        # the handshake's fields win, app fields replace defaults, never two Dates.
+        try:
+            head = http11.switching_protocols_response(
+                message.get("headers", ()),
+                self._default_headers,
+                self.config.date_header,
+                handshake=accept_headers(self.handshake, subprotocol, self._deflate_response),
+            )
+        except http11.ProtocolError as exc:
+            raise RuntimeError(f"invalid headers in websocket.accept: {exc.reason}") from None
         self.handshake_done = True
         self.accepted = True
         self.conn = Connection(Role.SERVER, max_size=self.config.ws_max_size, deflate=self._deflate)
         self._log_access(101)
-        self.transport.write(b"".join(lines))
+        self.transport.write(head)
         self._start_keepalive()
         early = self._early
         self._early = []
@@ -430,9 +416,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self._feed(self.conn, chunk)
 
     def _deny_start(self, message: Any) -> None:
-        status = int(message["status"])
-        if not 100 <= status <= 599 or status == 101:
-            raise RuntimeError(f"invalid status {status} in websocket.http.response.start")
+        status = message["status"]
+        # RFC 9110 §15: a denial is a final response, 200..599 (never a 1xx).
+        if not is_final(status):
+            raise RuntimeError(f"invalid status {status!r} in websocket.http.response.start")
         self.handshake_done = True
         self.response_started = True
         self._writer = http11.ResponseWriter(
