@@ -336,6 +336,7 @@ _CLOSE = 5  # HTTP/1.0 without a length: the end of the body is the connection c
 _NO_TRAILERS = 0
 _SEND_TRAILERS = 1  # chunked, and the request's TE lists "trailers"
 _DROP_TRAILERS = 2  # anything else: validated, then dropped
+_SENDING_TRAILERS = 3  # _SEND_TRAILERS once the last-chunk was written
 
 
 class WriterDefaults:
@@ -442,7 +443,6 @@ class ResponseWriter:
         "_remaining",
         "_te_trailers",
         "_trailers",
-        "_trailers_begun",
         "finished",
         "keep_alive",
     )
@@ -471,7 +471,6 @@ class ResponseWriter:
         self._mode = _NOT_STARTED
         self._remaining = 0
         self._trailers = _NO_TRAILERS
-        self._trailers_begun = False
         self.keep_alive = keep_alive
         """After ``start()``: whether the connection may persist after this response."""
         self.finished = False
@@ -524,16 +523,33 @@ class ResponseWriter:
                 raise ProtocolError(500, f"{status} is not a final status (1xx are interim)")
             raise ProtocolError(500, f"invalid status code {status!r}")
         status_line, has_content, drop_length = info
-        app_block, names, content_length, app_close, options = _cached_app_fields(
-            headers, drop_length
-        )
+        # Apps answer with the same few header lists again and again: the checked and
+        # joined block is looked up by value (a bounded map), so only a list not seen
+        # recently is walked and validated in Python (_cached_app_fields, inlined).
+        try:
+            items = tuple(headers)
+        except TypeError:
+            raise ProtocolError(500, "response headers must be an iterable of pairs") from None
+        try:
+            fields = _APP_FIELDS.get((items, drop_length))
+        except TypeError:  # an unhashable member (a bytearray …): checked, never cached
+            fields = _app_fields(items, drop_length)
+        else:
+            if fields is None:
+                fields = _cached_app_fields(items, drop_length)
+        app_block, names, content_length, app_close, options = fields
 
         # The server's defaults were validated and joined once (WriterDefaults); only a
         # name the application sent itself makes us pick them apart.
         defaults = self._defaults
         if defaults.error is not None:
             raise ProtocolError(500, defaults.error)
-        block = defaults.block_for(names) if names else defaults.block
+        block = defaults.block
+        if names:
+            for lname in defaults.names:
+                if lname in names:
+                    block = defaults.without(names)
+                    break
         # RFC 9110 §6.6.1: one Date, the application's or a default's before ours.
         date = self._date_header and not defaults.has_date and b"date" not in names
 
@@ -554,8 +570,15 @@ class ResponseWriter:
             self._trailers = (
                 _SEND_TRAILERS if self._mode == _CHUNKED and self._te_trailers else _DROP_TRAILERS
             )
-        if not keep_alive or not self._http11 or options:
+        if options:
             tail = _connection_line(self._http11, keep_alive, options) + tail
+        elif self._http11:
+            if not keep_alive:
+                # RFC 9112 §9.6: a server that is going to close MUST send "close".
+                tail = b"connection: close\r\n" + tail
+        elif keep_alive:
+            # RFC 9112 §9.3: HTTP/1.0 persistence needs an explicit keep-alive.
+            tail = b"connection: keep-alive\r\n" + tail
         self.keep_alive = keep_alive
         if date:
             second = int(_clock())
@@ -589,7 +612,10 @@ class ResponseWriter:
                 # trailers(); leave the message open.
                 self._mode = _AFTER_BODY
                 return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
-            self._end_body()
+            if self._trailers:
+                self._mode = _AFTER_BODY  # dropped trailers: the app still owes them
+            else:
+                self.finished = True
             return b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
         if mode == _LENGTH:
             remaining = self._remaining - len(data)
@@ -601,7 +627,10 @@ class ResponseWriter:
                 if remaining:
                     self.keep_alive = False
                     raise ProtocolError(500, "response body shorter than its Content-Length")
-                self._end_body()
+                if self._trailers:
+                    self._mode = _AFTER_BODY
+                else:
+                    self.finished = True
             return data
         if not more_body:
             self._end_body()
@@ -639,18 +668,19 @@ class ResponseWriter:
         block = _trailer_block(fields)
         if not more_trailers:
             self.finished = True
-        if self._trailers != _SEND_TRAILERS:
-            return b""
-        if not self._trailers_begun:
-            self._trailers_begun = True
+        if self._trailers == _SEND_TRAILERS:
+            # RFC 9112 §7.1.2: last-chunk = 1*("0") [ chunk-ext ] CRLF, then the fields.
+            self._trailers = _SENDING_TRAILERS
             block = b"0\r\n" + block
+        elif self._trailers != _SENDING_TRAILERS:
+            return b""
         return block if more_trailers else block + b"\r\n"
 
     @property
     def trailers_sent(self) -> bool:
         """After ``start(…, trailers=True)``: whether trailers go on the wire (chunked
         framing and a request TE listing ``trailers``) rather than being dropped."""
-        return self._trailers == _SEND_TRAILERS
+        return self._trailers == _SEND_TRAILERS or self._trailers == _SENDING_TRAILERS
 
     @property
     def bodiless(self) -> bool:
