@@ -58,8 +58,8 @@ DEFAULT_MAX_FIELDS = 100
 # 16 hex digits are 2**64 - 1: more is an overflow attempt, not a chunk (RFC 9112 §7.1
 # asks recipients to anticipate large sizes and guard against overflow).
 DEFAULT_MAX_CHUNK_SIZE_DIGITS = 16
-# Chunk extensions are tolerated but bounded (RFC 9112 §7.1.1: a server ought to limit
-# their total length); beyond this → 400.
+# Chunk extensions are checked against their grammar and then ignored, and bounded
+# (RFC 9112 §7.1.1: a server ought to limit their total length); beyond this → 400.
 DEFAULT_MAX_CHUNK_EXT = 4096
 # The trailer section of a chunked body → 431.
 DEFAULT_MAX_TRAILER_SIZE = 16 * 1024

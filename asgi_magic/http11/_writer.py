@@ -1,9 +1,18 @@
-"""The response serializer (RFC 9112 §4, §6; RFC 9110 §6.6 Date).
+"""The response serializer (RFC 9112 §4, §6, §7.1; RFC 9110 §6.6 Date, §15 statuses).
 
 ``ResponseWriter.start()`` validates what the application asked for and chooses the
-framing in a single pass that builds one ``bytes`` object; ``body()`` frames each piece.
-Everything the application gets wrong raises ``ProtocolError(500, …)`` and nothing of it
-is written: the server answers 500 (before the head left) or closes the connection.
+framing in a single pass that builds one ``bytes`` object; ``body()`` frames each piece
+and ``trailers()`` ends a chunked message with trailer fields. Every other head the
+server writes comes from here too: ``informational_response`` (100, 103 …),
+``switching_protocols_response`` (101) and ``error_response`` (400, 408, 500 …).
+
+All of them follow one set of rules (docs/server/response-rules.md): statuses come from
+``asgi_magic.status``; field names are tokens and values have no CR, LF, NUL or other
+controls; the server's defaults give way to a field of the same name and there is one
+Date at most; the writer owns Content-Length/Transfer-Encoding framing and writes the
+only Connection field; a 101's handshake fields are the handshake's. Everything the
+application gets wrong raises ``ProtocolError(500, …)`` and nothing of it is written:
+the server answers 500 (before the head left) or closes the connection.
 """
 
 from __future__ import annotations
