@@ -35,6 +35,9 @@ class Request:
     """Declared body length; None for chunked bodies or when no body framing was sent."""
     chunked: bool = False
     """The body uses the chunked transfer coding."""
+    te_trailers: bool = False
+    """HTTP/1.1 and ``TE`` lists ``trailers`` (RFC 9110 §10.1.4): the client accepts
+    trailer fields in a chunked response (pass it to ``ResponseWriter``)."""
 
 
 @dataclass(slots=True)

@@ -41,7 +41,6 @@ from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
-from asgi_magic.server.responses import error_response
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.state import ServerState
 
@@ -378,7 +377,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.flow.resume_reading()
 
     def error_response(self, status: int, reason: str) -> bytes:
-        return error_response(self.default_headers, self.date_header, status, reason)
+        return http11.error_response(
+            status, reason, defaults=self.default_headers, date_header=self.date_header
+        )
 
     def response_writer(self, cycle: HTTPCycle) -> http11.ResponseWriter:
         request = cycle.request

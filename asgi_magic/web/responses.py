@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Union
 from urllib.parse import quote
 
+from asgi_magic.status import is_final
+
 from ._concurrency import iterate_in_threadpool
 from ._types import Receive, Scope, Send
 from .background import BackgroundTask
@@ -86,6 +88,10 @@ class Response:
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         raw: list[tuple[bytes, bytes]]
         status = self.status_code
+        # RFC 9110 §15: a response's status is a final one, 200..599 (every subclass
+        # builds its headers here, so a bad status fails where the response is made).
+        if (type(status) is not int or not 200 <= status <= 599) and not is_final(status):
+            raise ValueError(f"invalid HTTP status code {status!r}: a final status is 200..599")
         if headers is None and status >= 200 and status not in _NO_BODY_STATUSES:
             # the hot path: two pairs, the content-type value cached per media type
             body = getattr(self, "body", None)
