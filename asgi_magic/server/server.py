@@ -173,6 +173,23 @@ def _readable(path: str, what: str) -> None:
         raise TLSSetupError(f"{what} {path}: not a readable file")
 
 
+def _is_encrypted(path: str) -> bool:
+    """Whether a PEM key file is password-protected (PKCS#8 or the old Proc-Type form)."""
+    try:
+        with open(path, "rb") as file:
+            return b"ENCRYPTED" in file.read(1 << 16)
+    except OSError:
+        return False
+
+
+def _has_private_key(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return b"PRIVATE KEY-----" in file.read(1 << 20)
+    except OSError:
+        return False
+
+
 def _default_ssl_context(config: Config) -> ssl.SSLContext:
     assert config.ssl_certfile is not None
     version = config.ssl_version
@@ -195,6 +212,10 @@ def _default_ssl_context(config: Config) -> ssl.SSLContext:
     _readable(certfile, "TLS certificate file")
     if keyfile is not None:
         _readable(keyfile, "TLS key file")
+    elif not _has_private_key(certfile):
+        raise TLSSetupError(
+            f"TLS certificate file {certfile} holds no private key: give --ssl-keyfile"
+        )
     asked = []
 
     def no_password() -> bytes:
@@ -206,25 +227,17 @@ def _default_ssl_context(config: Config) -> ssl.SSLContext:
     try:
         ctx.load_cert_chain(certfile, keyfile, password if password is not None else no_password)
     except ssl.SSLError as exc:
-        reason = (exc.reason or "").upper()
+        reason = (exc.reason or str(exc)).upper()
         key = keyfile or certfile
         if asked:
             raise TLSSetupError(
                 f"TLS key file {key} is encrypted: give --ssl-keyfile-password"
             ) from None
-        if (
-            "BAD_DECRYPT" in reason
-            or "BAD PASSWORD" in reason
-            or (password is not None and "DECRYPT" in reason)
-        ):
+        if "BAD_DECRYPT" in reason or (password is not None and _is_encrypted(key)):
             raise TLSSetupError(f"wrong password for TLS key file {key}") from None
         if "KEY_VALUES_MISMATCH" in reason:
             raise TLSSetupError(
                 f"TLS key file {key} does not match certificate {certfile}"
-            ) from None
-        if keyfile is None and ("PEM" in reason or "KEY" in reason):
-            raise TLSSetupError(
-                f"TLS certificate file {certfile} holds no private key: give --ssl-keyfile"
             ) from None
         raise TLSSetupError(
             f"cannot load TLS certificate {certfile} / key {key}: {exc.reason or exc}"
