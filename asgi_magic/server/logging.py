@@ -91,7 +91,7 @@ class ColourFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         name = record.levelname
-        pad = " " * max(1, 9 - len(name))
+        pad = " " * max(0, 8 - len(name))  # "INFO:     message", as uvicorn aligns it
         if self.use_colors:
             name = f"{_COLOURS.get(record.levelno, '')}{name}{_RESET}"
         record.__dict__["levelprefix"] = f"{name}:{pad}"
