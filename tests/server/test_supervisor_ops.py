@@ -154,12 +154,14 @@ def test_jitter_applies_to_a_live_server() -> None:
     random.seed(7)
     expected = 3 + random.Random(7).randint(0, 5)
     random.seed(7)
-    with run_server(app, limit_max_requests=3, limit_max_requests_jitter=5) as url:
-        with httpx.Client() as client:
-            for _ in range(20):
-                try:
-                    client.get(url, headers={"connection": "close"}, timeout=2)
-                except httpx.HTTPError:
-                    break
-                time.sleep(0.3)  # the limit is checked every 0.1 s
+    with (
+        run_server(app, limit_max_requests=3, limit_max_requests_jitter=5) as url,
+        httpx.Client() as client,
+    ):
+        for _ in range(20):
+            try:
+                client.get(url, headers={"connection": "close"}, timeout=2)
+            except httpx.HTTPError:
+                break
+            time.sleep(0.3)  # the limit is checked every 0.1 s
     assert len(served) == expected
