@@ -145,8 +145,9 @@ class Setting:
         elif self.kind in ("bool", "flag"):
             value = parse_bool(text)
         elif self.kind == "headers":
-            value = _parse_header(text)
-            return value
+            return _parse_header(text)  # one item; the flag repeats
+        elif self.kind == "list":
+            return text  # one item; the flag repeats
         elif self.name == "log_level" and text.strip().isdigit():
             value = int(text)
         else:
@@ -533,7 +534,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "reload_includes",
         RELOAD,
-        "glob of files to watch (repeatable; default: *.py)",
+        "glob of files to watch, besides *.py (repeatable)",
         "list",
         flag="--reload-include",
         metavar="GLOB",
@@ -541,7 +542,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "reload_excludes",
         RELOAD,
-        "glob of files to ignore (repeatable; default: .*, .py[cod], .sw.*, ~*)",
+        "glob of files to ignore, besides .*, .py[cod], .sw.*, ~* (repeatable)",
         "list",
         flag="--reload-exclude",
         metavar="GLOB",

@@ -6,8 +6,10 @@ app) and calls ``on_change(paths)`` for each batch of changes. It uses ``watchfi
 ``os.stat`` every ``--reload-delay`` seconds. Both apply the same filter:
 
 * watched directories: ``--reload-dir`` (default: the current directory);
-* a file counts when its name matches an ``--reload-include`` glob (default ``*.py``)
-  and no ``--reload-exclude`` glob (default ``.*``, ``.py[cod]``, ``.sw.*``, ``~*``);
+* a file counts when its name matches an include glob (``*.py`` plus each
+  ``--reload-include``) and no exclude glob (``.*``, ``.py[cod]``, ``.sw.*``, ``~*``
+  plus each ``--reload-exclude``); a pattern given to one list leaves the other's
+  defaults, as uvicorn does (``--reload-include '.env'`` watches ``.env``);
 * directories whose name starts with ``.`` (``.git``, ``.venv``), ``__pycache__``,
   ``node_modules`` and ``site-packages``, and any matching an exclude glob, are skipped.
 
@@ -38,11 +40,13 @@ class FileFilter:
     """Which paths are watched: ``FileFilter(config).accepts(path)``."""
 
     def __init__(self, config: Config) -> None:
-        self.includes = tuple(config.reload_includes) or DEFAULT_INCLUDES
-        excludes = list(DEFAULT_EXCLUDES)
-        # As uvicorn: a pattern given to one list is removed from the other's defaults.
-        excludes = [e for e in excludes if e not in config.reload_includes]
+        # As uvicorn: the defaults stay, the given patterns are added, and a pattern
+        # given to one list is removed from the other's defaults.
+        includes = [i for i in DEFAULT_INCLUDES if i not in config.reload_excludes]
+        includes += [i for i in config.reload_includes if i not in includes]
+        excludes = [e for e in DEFAULT_EXCLUDES if e not in config.reload_includes]
         excludes += [e for e in config.reload_excludes if e not in excludes]
+        self.includes = tuple(includes)
         self.excludes = tuple(excludes)
 
     def skips_dir(self, name: str) -> bool:
