@@ -139,10 +139,8 @@ def test_reload_debounces_a_burst_of_writes(app_dir: Path) -> None:
 
 
 def test_reload_include_and_exclude(app_dir: Path) -> None:
-    with reloading(app_dir, "--reload-include", "*.txt", "--reload-exclude", "skip_*.py") as (
-        url,
-        proc,
-    ):
+    flags = ("--reload-include", "*.txt", "--reload-exclude", "skip_*.py")
+    with reloading(app_dir, *flags) as (_, proc):
         (app_dir / "skip_me.py").write_text("x = 1\n")
         time.sleep(1.5)
         (app_dir / "notes.txt").write_text("watched now\n")
