@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "Setting",
     "parse_bool",
+    "settings_markdown",
     "settings_table",
     "values_from_env",
     "values_from_toml",
@@ -669,10 +670,22 @@ _TOML_KEYS: dict[str, Setting] = {
 }
 
 
+def _toml_literal(value: Any) -> str:
+    """A default as it would be written in the TOML file ("" when there is none)."""
+    if value is None or value == [] or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
 def settings_table() -> list[dict[str, str]]:
     """One row per setting, in help order, for the docs' settings table.
 
-    Keys: ``group``, ``flag``, ``env``, ``toml``, ``default``, ``help``.
+    Keys: ``group``, ``flag``, ``env``, ``toml``, ``default`` (a TOML literal, empty
+    when there is none), ``help``. ``settings_markdown()`` renders it.
     """
     rows = []
     for group in GROUPS:
@@ -686,11 +699,34 @@ def settings_table() -> list[dict[str, str]]:
                     "flag": s.option + (f"/--no-{s.option[2:]}" if s.kind == "bool" else ""),
                     "env": s.env_names[0],
                     "toml": s.option[2:],
-                    "default": "" if default in (None, [], "") else repr(default),
+                    "default": _toml_literal(default),
                     "help": s.help,
                 }
             )
     return rows
+
+
+def settings_markdown() -> str:
+    """``settings_table()`` as Markdown tables, one per group (docs/configuration.md)."""
+    lines: list[str] = []
+    group = ""
+    for row in settings_table():
+        if row["group"] != group:
+            group = row["group"]
+            if lines:
+                lines.append("")
+            lines += [
+                f"### {group}",
+                "",
+                "| Flag | Environment | TOML key | Default | Meaning |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+        default = f"`{row['default']}`" if row["default"] else "—"
+        meaning = row["help"].replace("|", "\\|")
+        lines.append(
+            f"| `{row['flag']}` | `{row['env']}` | `{row['toml']}` | {default} | {meaning} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def values_from_env(

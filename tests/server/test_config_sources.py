@@ -314,3 +314,21 @@ def test_settings_table_covers_config() -> None:
         "default": "8000",
         "help": "bind to this port (0: any free port)",
     }
+
+
+def test_docs_settings_table_is_current() -> None:
+    """docs/configuration.md ends with the generated table (regenerate with
+    ``settings_markdown()``)."""
+    from asgi_magic.config import settings_markdown
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page.endswith(settings_markdown())
+
+
+def test_docs_python_blocks_run(tmp_path: Path) -> None:
+    import re
+
+    for name in ("configuration.md", "logging.md"):
+        page = (ROOT / "docs" / name).read_text()
+        for block in re.findall(r"```python\n(.*?)```", page, re.S):
+            exec(compile(block, name, "exec"), {"__name__": "docs_example"})
