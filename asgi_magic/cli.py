@@ -276,7 +276,7 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
         config.workers = _web_concurrency()
     for line in (*notices, *compat_notices(config)):
         logger.info("%s", line)
-    loop_name = "uvloop" if config.loop == "zuvloop" else config.loop
+    loop_name = {"zuvloop": "auto", "none": "asyncio"}.get(config.loop, config.loop)
     try:
         factory = loop_factory(loop_name)
     except ImportError:

@@ -18,6 +18,7 @@ import difflib
 import importlib
 import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ __all__ = [
     "values_from_toml",
 ]
 
-LoopSetting = Literal["auto", "uvloop", "asyncio", "zuvloop"]
+LoopSetting = Literal["auto", "uvloop", "asyncio", "zuvloop", "none"]
 LifespanSetting = Literal["auto", "on", "off"]
 WSSetting = Literal["auto", "websockets", "websockets-sansio", "wsproto", "none"]
 HTTPSetting = Literal["auto", "h11", "httptools", "zttp"]
@@ -77,12 +78,31 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected a boolean (true/false, 1/0, yes/no, on/off), got {text!r}")
 
 
+# RFC 9110 §5.1: a field name is a token; §5.5: a field value has no CR, LF or NUL
+# (and no other control but HTAB). Checked here so a --header can never split a
+# response, whichever source it came from.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _check_header(name: str, value: str) -> tuple[str, str]:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
+    if _BAD_VALUE.search(value):
+        raise ValueError(f"header {name} value has control characters (RFC 9110 §5.5)")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header {name} value is not Latin-1") from None
+    return (name, value)
+
+
 def _parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
-    name = name.strip()
+    name = name.strip(" \t")
     if not sep or not name:
         raise ValueError(f"expected NAME:VALUE, got {text!r}")
-    return (name, value.strip())
+    return _check_header(name, value.strip(" \t"))
 
 
 @dataclass(frozen=True)
@@ -211,7 +231,7 @@ class Setting:
                     item = _parse_header(item)
                 if not (isinstance(item, (list, tuple)) and len(item) == 2):
                     raise ValueError(f"expected (name, value) pairs, got {item!r}")
-                out.append((str(item[0]), str(item[1])))
+                out.append(_check_header(str(item[0]), str(item[1])))
             value = out
         elif kind == "str":
             if isinstance(value, os.PathLike):
@@ -404,9 +424,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "loop",
         APP,
-        "event loop (zuvloop: treated as uvloop)",
+        "event loop (zuvloop: uvloop when installed; none: asyncio)",
         "choice",
-        choices=("auto", "asyncio", "uvloop", "zuvloop"),
+        choices=("auto", "asyncio", "uvloop", "zuvloop", "none"),
     ),
     # socket
     _s("host", SOCKET, "bind to this address", metavar="ADDRESS"),

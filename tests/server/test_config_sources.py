@@ -294,9 +294,38 @@ def test_run_accepts_uvicorn_run_keywords() -> None:
     defaults = {
         name: p.default
         for name, p in inspect.signature(uvicorn.run).parameters.items()
-        if name not in ("app", "log_config", "loop", "http", "ws") and p.default is not p.empty
+        if name not in ("app", "log_config") and p.default is not p.empty
     }
     Config(app="m:app", **defaults)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-A: b\r\nSet-Cookie: evil=1",
+        "X-A: b\nInjected: 1",
+        "X-A: b\x00",
+        "Bad Name: v",
+        "X-A\r\n: v",
+        ": v",
+        "X-A: caf\u00e9 \u2603",
+    ],
+)
+def test_headers_cannot_split_a_response(header: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9110 §5: whichever source a --header comes from, CR/LF/NUL and non-token
+    names are refused before anything is served."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["m:app", "--header", header])
+    name, _, value = header.partition(":")
+    with pytest.raises(ConfigError):
+        Config(app="m:app", headers=[(name, value)])
+    if "\n" not in header and "\x00" not in header:  # one per line; no NUL in environ
+        monkeypatch.setenv("ASGI_MAGIC_HEADERS", header)
+        with pytest.raises(ConfigError, match="ASGI_MAGIC_HEADERS"):
+            resolved("m:app")
+    assert Config(app="m:app", headers=[("X-Ok", "a\tb \u00e9")]).headers == [
+        ("X-Ok", "a\tb \u00e9")
+    ]
 
 
 def test_settings_table_covers_config() -> None:
