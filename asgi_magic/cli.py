@@ -27,6 +27,7 @@ from asgi_magic.config import (
     SETTINGS,
     Config,
     ConfigError,
+    LoopSetting,
     Setting,
     values_from_env,
     values_from_toml,
@@ -247,6 +248,10 @@ def compat_notices(config: Config) -> list[str]:
     return notes
 
 
+# uvicorn's loop names that have no loop of their own here.
+_LOOP_ALIASES: dict[str, LoopSetting] = {"zuvloop": "auto", "none": "asyncio"}
+
+
 def _web_concurrency() -> int | None:
     # As uvicorn: platforms such as Heroku say how many processes fit.
     value = os.environ.get("WEB_CONCURRENCY", "")
@@ -276,7 +281,7 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
         config.workers = _web_concurrency()
     for line in (*notices, *compat_notices(config)):
         logger.info("%s", line)
-    loop_name = {"zuvloop": "auto", "none": "asyncio"}.get(config.loop, config.loop)
+    loop_name: LoopSetting = _LOOP_ALIASES.get(config.loop, config.loop)
     try:
         factory = loop_factory(loop_name)
     except ImportError:
