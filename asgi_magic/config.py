@@ -755,7 +755,8 @@ def values_from_env(
     """Settings from ``ASGI_MAGIC_*``, else ``UVICORN_*`` variables.
 
     Returns ``(values, uvicorn_names_used)``. ``ASGI_MAGIC_APP``/``UVICORN_APP`` give
-    the app under the key ``app``. Raises ``ConfigError`` naming the variable.
+    the app under the key ``app``. An empty variable counts as unset (as click reads
+    uvicorn's). Raises ``ConfigError`` naming the variable.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -764,9 +765,10 @@ def values_from_env(
         if not setting.env:
             continue
         ours, theirs = setting.env_names
-        if ours in env:
+        # An empty variable counts as unset, as click treats uvicorn's.
+        if env.get(ours):
             name, text = ours, env[ours]
-        elif theirs in env:
+        elif env.get(theirs):
             name, text = theirs, env[theirs]
             used_uvicorn.append(theirs)
         else:
@@ -776,7 +778,7 @@ def values_from_env(
         except ValueError as exc:
             raise ConfigError(f"environment variable {name}: {exc}") from None
     for name in (ENV_PREFIX + "APP", UVICORN_ENV_PREFIX + "APP"):
-        if name in env:
+        if env.get(name):
             values["app"] = env[name]
             if name.startswith(UVICORN_ENV_PREFIX):
                 used_uvicorn.append(name)

@@ -120,6 +120,9 @@ def test_uvicorn_variables_are_read_and_announced(monkeypatch: pytest.MonkeyPatc
     assert config.port == 7200 and "UVICORN_PORT" not in notices[0]
     monkeypatch.setenv("UVICORN_APP", "from_env:app")
     assert resolved()[0].app == "from_env:app"
+    # An empty variable is unset (click's rule): the next source applies.
+    monkeypatch.setenv("ASGI_MAGIC_PORT", "")
+    assert resolved("m:app")[0].port == 7100
 
 
 def test_container_with_uvicorn_port_listens_there(tmp_path: Path) -> None:
