@@ -50,12 +50,18 @@ def _takes_no_arguments(obj: Any) -> bool:
     return True
 
 
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()  # no "coroutine was never awaited" warning
+
+
 def load_app(config: Config) -> Any:
     """Import (``module:attr``), call a factory, and adapt ASGI 2 apps to ASGI 3.
 
-    A factory passed without ``--factory`` is detected as uvicorn does: a callable
-    that takes no arguments is called, with a warning, when what it returns is
-    callable. Raises ``ImportFromStringError`` for import failures (its ``__cause__``
+    A factory passed without ``--factory`` is detected as uvicorn does: a plain
+    function (or method) that takes no arguments cannot be an ASGI app, so it is
+    called, with a warning, and what it returns must be callable. Raises ``ImportFromStringError`` for import failures (its ``__cause__``
     is the app's own exception, if any) and ``AppFactoryError`` for a factory mistake.
     """
     app = import_from_string(config.app, config.app_dir)
@@ -69,6 +75,12 @@ def load_app(config: Config) -> Any:
                 "not a factory; drop --factory"
             )
         app = app()
+        if inspect.isawaitable(app):
+            _close(app)
+            raise AppFactoryError(
+                f"the factory {name} is async: an app factory must be a plain function "
+                "that returns the app"
+            )
         if not callable(app):
             raise AppFactoryError(
                 f"the factory {name} returned {type(app).__name__}, not an ASGI app"
@@ -81,9 +93,7 @@ def load_app(config: Config) -> Any:
         # A function with no parameters cannot be an ASGI app: it is a factory.
         product = app()
         if inspect.isawaitable(product):
-            close = getattr(product, "close", None)
-            if close is not None:
-                close()
+            _close(product)
             raise AppFactoryError(
                 f"{name} is an async function with no arguments: an app factory must be "
                 "a plain function that returns the app"

@@ -293,7 +293,15 @@ def test_factory_detected_without_flag(caplog: pytest.LogCaptureFixture) -> None
     assert "ASGI app factory detected" in caplog.text and "--factory" in caplog.text
 
 
+async def make_async() -> Any:
+    return _asgi
+
+
 def test_factory_mistakes_are_named() -> None:
+    with pytest.raises(AppFactoryError, match="is async"):
+        load_app(Config(app=make_async, factory=True))
+    with pytest.raises(AppFactoryError, match="async function with no arguments"):
+        load_app(Config(app=make_async))
     with pytest.raises(AppFactoryError, match="takes arguments: it looks like an ASGI app"):
         load_app(Config(app=_asgi, factory=True))
     with pytest.raises(AppFactoryError, match="returned int, not an ASGI app"):
