@@ -192,10 +192,17 @@ class WebSocketEndpoint:
 
     encoding: ClassVar[Literal["text", "bytes", "json"] | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a typo in `encoding` is an error when the class is defined, not per message
+        if cls.encoding not in (None, "text", "bytes", "json"):
+            raise ValueError(
+                f"{cls.__name__}.encoding must be 'text', 'bytes', 'json' or None, "
+                f"not {cls.encoding!r}"
+            )
+
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "websocket"
-        if self.encoding not in (None, "text", "bytes", "json"):
-            raise ValueError(f"unsupported websocket encoding {self.encoding!r}")
         self.scope = scope
         self.receive = receive
         self.send = send

@@ -286,7 +286,7 @@ def test_bad_route_definitions_fail_at_registration() -> None:
     async def needs_unknown(missing: object) -> None:
         return None
 
-    with pytest.raises(TypeError, match="needs_unknown.*'missing'"):
+    with pytest.raises(TypeError, match=r"needs_unknown.*'missing'"):
         app.add_route("/y", needs_unknown)
 
 
