@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import inspect
 import math
 import re
@@ -581,10 +582,17 @@ async def _read_json(request: Request, required: bool, errors: Errors) -> Any:
         return _error(errors, ("body",), "json_invalid", "JSON decode error")
 
 
+def _target(func: Callable[..., Any]) -> Any:
+    """The function whose annotations and globals count: through decorators
+    (``__wrapped__``), ``functools.partial`` and bound methods."""
+    target: Any = inspect.unwrap(func)
+    while isinstance(target, functools.partial):
+        target = inspect.unwrap(target.func)
+    return getattr(target, "__func__", target)
+
+
 def _resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    target = inspect.unwrap(func)
-    while hasattr(target, "func") and not inspect.isfunction(target):
-        target = target.func  # functools.partial
+    target = _target(func)
     try:
         return typing.get_type_hints(target, include_extras=True)
     except Exception:
@@ -598,8 +606,7 @@ def _annotation(
 ) -> Any:
     annotation = hints.get(param.name, param.annotation)
     if isinstance(annotation, str):
-        target = inspect.unwrap(func)
-        namespace = getattr(target, "__globals__", {})
+        namespace = getattr(_target(func), "__globals__", {})
         try:
             # the handler's own annotation text, in its own module (what get_type_hints does)
             annotation = eval(annotation, namespace)

@@ -565,6 +565,9 @@ class Mount(BaseRoute):
         if not self.path:
             regex = ""
         self.path_regex = re.compile("^" + regex + "(?P<__rest>/.*)?$")
+        if is_endpoint_class(app):
+            # a mounted HTTPEndpoint is checked now too, with the mount's parameters
+            cast(Any, app).compile_handlers(self.param_convertors)
         self.param_items = [(n, convert_function(c)) for n, c in self.param_convertors.items()]
         self._build_params = _params_builder([(n, n, c) for n, c in self.param_items])
 

@@ -265,3 +265,35 @@ def test_unsupported_encoding_is_refused_when_the_class_is_defined() -> None:
 
         class Bad(WebSocketEndpoint):
             encoding = "xml"  # type: ignore[assignment]
+
+
+def test_a_mounted_endpoint_is_checked_when_mounted() -> None:
+    class Broken(HTTPEndpoint):
+        async def get(self, request: Request, thing: object) -> None: ...
+
+    with pytest.raises(TypeError, match=r"Broken\.get.*'thing'"):
+        Mount("/broken", app=Broken)
+
+
+def test_partial_and_decorated_handlers_bind(client_factory: ClientFactory) -> None:
+    import functools
+
+    async def greet(greeting: str, name: str = "you") -> str:
+        return f"{greeting} {name}"
+
+    def logged(func: Any) -> Any:
+        @functools.wraps(func)
+        async def wrapper(**kwargs: Any) -> Any:
+            return await func(**kwargs)
+
+        return wrapper
+
+    app = App(
+        routes=[
+            Route("/partial", functools.partial(greet, "hi")),
+            Route("/wrapped", logged(greet)),
+        ]
+    )
+    with client_factory(app) as client:
+        assert client.get("/partial?name=ann").text == "hi ann"
+        assert client.get("/wrapped?greeting=yo").text == "yo you"
