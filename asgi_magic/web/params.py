@@ -34,6 +34,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Union
+from urllib.parse import unquote_plus
 
 from .exceptions import HTTPException, RequestValidationError
 from .requests import HTTPConnection, Request, _json_loads
@@ -488,6 +489,7 @@ class Binder:
         """Query, header and cookie values (no I/O); problems are appended to ``errors``."""
         values: dict[str, Any] = {}
         outer: dict[str, Any] = conn.scope.get("path_params") or {}
+        query: _Query | None = None
         for field in self.fields:
             if field.implicit and field.name in outer:
                 values[field.name] = outer[field.name]
@@ -495,7 +497,9 @@ class Binder:
             source = field.source
             mapping: Any
             if source == "query":
-                mapping = conn.query_params
+                if query is None:
+                    query = _Query(conn.scope.get("query_string", b""))
+                mapping = query
             elif source == "header":
                 mapping = conn.headers
             else:
@@ -516,7 +520,7 @@ class Binder:
                         _error(errors, (source, field.key, index), exc.kind, exc.msg)
                 values[field.name] = out
                 continue
-            text = mapping.get(field.key)
+            text = mapping.last(field.key) if source == "query" else mapping.get(field.key)
             if text is None:
                 if field.required:
                     _error(errors, (source, field.key), "missing", "Field required")
@@ -545,6 +549,40 @@ class Binder:
         if errors:
             raise RequestValidationError(errors)
         return values
+
+
+class _Query(dict[str, list[str]]):
+    """The query string as key → values, parsed as ``QueryParams`` parses it (the same
+    values, the last one for ``get``) in about half the time: ``parse_qsl`` plus an
+    ``ImmutableMultiDict`` was a third of a typed route's cost."""
+
+    __slots__ = ()
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__()
+        if not raw:
+            return
+        for pair in raw.decode("latin-1").split("&"):
+            if not pair:
+                continue
+            key, _, value = pair.partition("=")
+            # RFC 3986 §2.1 escapes and the form encoding's "+" for space, as parse_qsl
+            if "%" in key or "+" in key:
+                key = unquote_plus(key)
+            if "%" in value or "+" in value:
+                value = unquote_plus(value)
+            found = self.get(key)
+            if found is None:
+                self[key] = [value]
+            else:
+                found.append(value)
+
+    def getlist(self, key: str) -> list[str]:
+        return dict.get(self, key) or []
+
+    def last(self, key: str) -> str | None:
+        found = dict.get(self, key)
+        return found[-1] if found else None
 
 
 def _copy_default(value: Any) -> Any:

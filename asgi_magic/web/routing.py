@@ -453,7 +453,10 @@ class Route(_PathRoute):
                 result = await self.endpoint(**kwargs)
             else:
                 result = await run_in_threadpool(self.endpoint, **kwargs)
-            if isinstance(result, Response):
+            cls = result.__class__
+            if (cls is dict or cls is list) and self.response_class is None:
+                await _send_json(result, scope, send)
+            elif isinstance(result, Response):
                 await result(scope, receive, send)
             else:
                 await _to_response(result, self.response_class)(scope, receive, send)
@@ -469,6 +472,23 @@ class Route(_PathRoute):
 
 
 _NO_KWARGS: dict[str, Any] = {}  # never mutated: `endpoint(**d)` copies
+
+
+async def _send_json(result: Any, scope: Scope, send: Send) -> None:
+    """What ``JSONResponse(result)`` sends, without building it (the same two messages
+    as the inline fast path in ``Route._dispatch``, which is kept inline for speed)."""
+    body = json_dumps(result)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode()), _JSON_CONTENT_TYPE],
+        }
+    )
+    # RFC 9110 §9.3.2: a response to HEAD carries the GET headers but no content.
+    await send(
+        {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
+    )
 
 
 class WebSocketRoute(_PathRoute):

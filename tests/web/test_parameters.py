@@ -604,3 +604,44 @@ def test_bare_router_answers_422() -> None:
         response = client.get("/n?n=x")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "n"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"a=1&a=2&b=",
+        b"a&&b=%20x+y&c=%zz&=v&k=",
+        b"caf%C3%A9=th%C3%A9&x=%FF&plus=a%2Bb&sp=a+b",
+        b"a=1;b=2&%3D=%26",
+    ],
+)
+def test_the_binders_query_parser_agrees_with_query_params(raw: bytes) -> None:
+    from asgi_magic.web.datastructures import QueryParams
+
+    reference = QueryParams(raw)
+    parsed = params_module._Query(raw)
+    assert sorted(parsed) == sorted(set(reference.keys()))
+    for key in reference:
+        assert parsed.getlist(key) == reference.getlist(key)
+        assert parsed.last(key) == reference[key]
+
+
+def test_the_binders_query_parser_agrees_on_random_input() -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    from asgi_magic.web.datastructures import QueryParams
+
+    alphabet = st.sampled_from([*b"ab=&+%;2F0eC3A9", 0xFF, 0x20])
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.lists(alphabet, max_size=40).map(bytes))
+    def check(raw: bytes) -> None:
+        reference = QueryParams(raw)
+        parsed = params_module._Query(raw)
+        assert {k: parsed.getlist(k) for k in parsed} == {
+            k: reference.getlist(k) for k in reference
+        }
+
+    check()
