@@ -645,3 +645,18 @@ def test_the_binders_query_parser_agrees_on_random_input() -> None:
         }
 
     check()
+
+
+def test_bodies_work_without_pydantic(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydantic is optional: with it not importable, dataclass bodies still bind
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+    app = App()
+
+    @app.post("/items")
+    async def create(item: Item) -> dict[str, Any]:
+        return {"name": item.name}
+
+    with TestClient(app) as client:
+        assert client.post("/items", json={"name": "a", "price": 1}).json() == {"name": "a"}
