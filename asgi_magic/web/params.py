@@ -302,7 +302,10 @@ def _json_validator(tp: Any, where: str, seen: dict[Any, Validator]) -> Validato
 
         def float_check(value: Any, loc: tuple[Any, ...], errors: Errors) -> Any:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
+                try:
+                    return float(value)
+                except OverflowError:  # an integer beyond the float range
+                    return _error(errors, loc, "finite_number", "Input should be a finite number")
             return _error(errors, loc, "float_type", "Input should be a valid number")
 
         return float_check
@@ -543,7 +546,12 @@ class Binder:
             if body is _MISSING_BODY:
                 values[name] = None
             elif body is not _BAD:
-                result = check(body, ("body",), errors)
+                try:
+                    result = check(body, ("body",), errors)
+                except RecursionError:
+                    # a recursive type (a tree of nodes) fed JSON nested deeper than
+                    # Python's stack: refuse the input rather than answer 500
+                    result = _error(errors, ("body",), "too_deep", "JSON nested too deeply")
                 if result is not _BAD:
                     values[name] = result
         if errors:

@@ -660,3 +660,43 @@ def test_bodies_work_without_pydantic(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with TestClient(app) as client:
         assert client.post("/items", json={"name": "a", "price": 1}).json() == {"name": "a"}
+
+
+@dataclasses.dataclass
+class Node:
+    name: str
+    children: list[Node] = dataclasses.field(default_factory=list)
+
+
+def test_hostile_bodies_are_a_422_not_a_500(client_factory: ClientFactory) -> None:
+    app = App()
+
+    @app.post("/tree")
+    async def tree(node: Node) -> dict[str, Any]:
+        depth = 0
+        while node.children:
+            node, depth = node.children[0], depth + 1
+        return {"depth": depth}
+
+    @app.post("/items")
+    async def create(item: Item) -> dict[str, Any]:
+        return {"price": item.price}
+
+    # 400 nodes: 800 levels of JSON, which the parser takes (orjson allows 1024), but
+    # deeper than the Python stack a recursive validator would need
+    deep = '{"name":"n","children":[' * 400 + '{"name":"leaf"}' + "]}" * 400
+    with client_factory(app) as client:
+        assert client.post("/tree", json={"name": "a", "children": [{"name": "b"}]}).json() == {
+            "depth": 1
+        }
+        response = client.post(
+            "/tree", content=deep.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422  # not a 500 from a RecursionError
+        assert response.json()["detail"][0]["type"] in ("too_deep", "json_invalid")
+        huge = client.post(
+            "/items",
+            content=b'{"name": "x", "price": 1' + b"0" * 400 + b"}",
+            headers={"content-type": "application/json"},
+        )
+        assert huge.status_code == 422
