@@ -624,7 +624,7 @@ async def _read_json(request: Request, required: bool, errors: Errors) -> Any:
         raise HTTPException(415, "Content-Type must be application/json")
     try:
         return _json_loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # stdlib json recurses per nesting level
         return _error(errors, ("body",), "json_invalid", "JSON decode error")
 
 
