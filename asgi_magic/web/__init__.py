@@ -67,9 +67,13 @@ __all__ = [
 # (FILES and MIDDLEWARE engineers: add `from .x import Y` lines and `__all__ += [...]` here)
 from .broadcast import Broadcast, Event, Subscriber
 from .cors import CORSMiddleware
+from .endpoints import HTTPEndpoint, WebSocketEndpoint
+from .exceptions import RequestValidationError
 from .gzip import GZipMiddleware
 from .hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from .multipart import UploadFile, safe_filename
+from .params import Cookie, Header, Query
+from .routing import Host
 from .sessions import (
     MemorySessionBackend,
     RedisSessionBackend,
@@ -97,4 +101,13 @@ __all__ += [
     "TrustedHostMiddleware",
 ]
 __all__ += ["FileResponse", "StaticFiles", "UploadFile", "safe_filename"]
+__all__ += [
+    "Cookie",
+    "HTTPEndpoint",
+    "Header",
+    "Host",
+    "Query",
+    "RequestValidationError",
+    "WebSocketEndpoint",
+]
 # --- end features ---

@@ -18,7 +18,7 @@ from .middleware import (
     ServerErrorMiddleware,
 )
 from .responses import Response
-from .routing import BaseRoute, Mount, Router, URLPath
+from .routing import BaseRoute, Host, Mount, Router, URLPath, is_endpoint_class
 
 __all__ = ["App"]
 
@@ -160,10 +160,14 @@ class App:
         response_class: type[Response] | None = None,
     ) -> Callable[[F], F]:
         def decorator(func: F) -> F:
+            if methods is None and not is_endpoint_class(func):
+                default: Collection[str] | None = ["GET"]
+            else:
+                default = methods  # an HTTPEndpoint answers the verbs it defines
             self.add_route(
                 path,
                 func,
-                methods=methods if methods is not None else ["GET"],
+                methods=default,
                 name=name,
                 include_in_schema=include_in_schema,
                 response_class=response_class,
@@ -208,6 +212,14 @@ class App:
             return func
 
         return decorator
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Starlette's name for :meth:`websocket`; takes a handler or a WebSocketEndpoint."""
+        return self.websocket(path, name=name)
+
+    def host(self, host: str, app: Any, name: str | None = None) -> Host:
+        """Serve ``app`` for requests whose Host matches ``host`` (see ``routing.Host``)."""
+        return self.router.host(host, app, name=name)
 
     def mount(self, path: str, app: Any, name: str | None = None) -> Mount:
         return self.router.mount(path, app, name=name)

@@ -125,6 +125,7 @@ class HTTPConnection(Mapping[str, Any]):
         scope["path"] = root if root.endswith("/") else root + "/"
         scope["root_path"] = ""
         scope["query_string"] = b""
+        scope.pop("raw_path", None)  # the raw bytes are the request's path, not `root`
         return URL(scope=scope)
 
     @property
@@ -196,7 +197,15 @@ class HTTPConnection(Mapping[str, Any]):
 
 
 class Request(HTTPConnection):
-    __slots__ = ("_body", "_form", "_is_disconnected", "_receive", "_send", "_stream_consumed")
+    __slots__ = (
+        "_body",
+        "_form",
+        "_is_disconnected",
+        "_pending",
+        "_receive",
+        "_send",
+        "_stream_consumed",
+    )
 
     def __init__(
         self, scope: Scope, receive: Receive = _empty_receive, send: Send = _empty_send
@@ -208,6 +217,8 @@ class Request(HTTPConnection):
         self._stream_consumed = False
         self._is_disconnected = False
         self._form: FormData | None = None
+        # body messages is_disconnected() received early, kept for the body reader
+        self._pending: list[Message] = []
         # a body already read by an outer @app.middleware Request is shared, not re-read
         self._body: bytes | None = self.scope.get("asgi_magic.body")
 
@@ -228,8 +239,9 @@ class Request(HTTPConnection):
         if self._stream_consumed:
             raise RuntimeError("the request body stream was already consumed")
         self._stream_consumed = True
+        pending = self._pending
         while True:
-            message = await self._receive()
+            message = pending.pop(0) if pending else await self._receive()
             kind = message["type"]
             if kind == "http.request":
                 body = message.get("body", b"")
@@ -338,14 +350,21 @@ class Request(HTTPConnection):
             await self._form.close()
 
     async def is_disconnected(self) -> bool:
-        """True once the client has gone; does not wait if it has not."""
-        if not self._is_disconnected:
-            try:
-                message = await asyncio.wait_for(self._receive(), timeout=0.000001)
-            except asyncio.TimeoutError:
-                return False
-            if message.get("type") == "http.disconnect":
-                self._is_disconnected = True
+        """True once the client has gone; does not wait if it has not.
+
+        A body message that arrives instead of the disconnect is kept and handed to
+        ``stream()``/``body()`` later, so polling never loses part of the body.
+        """
+        if self._is_disconnected:
+            return True
+        try:
+            message = await asyncio.wait_for(self._receive(), timeout=0.000001)
+        except asyncio.TimeoutError:
+            return False
+        if message.get("type") == "http.disconnect":
+            self._is_disconnected = True
+        elif message.get("type") == "http.request":
+            self._pending.append(message)
         return self._is_disconnected
 
     async def send_push_promise(self, path: str) -> None:  # pragma: no cover - HTTP/2 only
