@@ -66,6 +66,7 @@ __all__ = [
 # --- features ---
 # (FILES and MIDDLEWARE engineers: add `from .x import Y` lines and `__all__ += [...]` here)
 from .broadcast import Broadcast, Event, Subscriber
+from .compression import CompressionMiddleware
 from .cors import CORSMiddleware
 from .gzip import GZipMiddleware
 from .hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
@@ -83,6 +84,7 @@ from .staticfiles import FileResponse, StaticFiles
 __all__ += [
     "Broadcast",
     "CORSMiddleware",
+    "CompressionMiddleware",
     "Event",
     "EventSourceResponse",
     "GZipMiddleware",
