@@ -65,9 +65,21 @@ __all__ = [
 
 # --- features ---
 # (FILES and MIDDLEWARE engineers: add `from .x import Y` lines and `__all__ += [...]` here)
+from .authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    AuthenticationMiddleware,
+    BaseUser,
+    SimpleUser,
+    UnauthenticatedUser,
+    requires,
+)
 from .broadcast import Broadcast, Event, Subscriber
 from .compression import CompressionMiddleware
 from .cors import CORSMiddleware
+from .csrf import CSRFMiddleware, csrf_exempt, csrf_token
+from .flash import flash, get_flashed_messages
 from .gzip import GZipMiddleware
 from .hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from .multipart import UploadFile, safe_filename
@@ -99,4 +111,19 @@ __all__ += [
     "TrustedHostMiddleware",
 ]
 __all__ += ["FileResponse", "StaticFiles", "UploadFile", "safe_filename"]
+__all__ += [
+    "AuthCredentials",
+    "AuthenticationBackend",
+    "AuthenticationError",
+    "AuthenticationMiddleware",
+    "BaseUser",
+    "CSRFMiddleware",
+    "SimpleUser",
+    "UnauthenticatedUser",
+    "csrf_exempt",
+    "csrf_token",
+    "flash",
+    "get_flashed_messages",
+    "requires",
+]
 # --- end features ---

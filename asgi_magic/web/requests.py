@@ -167,6 +167,23 @@ class HTTPConnection(Mapping[str, Any]):
         return cast("Session", self.scope["session"])
 
     @property
+    def user(self) -> Any:
+        """The ``BaseUser`` AuthenticationMiddleware set (``UnauthenticatedUser`` when
+        the backend found no credentials)."""
+        assert "user" in self.scope, (
+            "AuthenticationMiddleware must be installed to access request.user"
+        )
+        return self.scope["user"]
+
+    @property
+    def auth(self) -> Any:
+        """The ``AuthCredentials`` (granted scopes) AuthenticationMiddleware set."""
+        assert "auth" in self.scope, (
+            "AuthenticationMiddleware must be installed to access request.auth"
+        )
+        return self.scope["auth"]
+
+    @property
     def state(self) -> State:
         """Per-request state; starts from the lifespan state the server copied in."""
         if self._state is None:
