@@ -77,6 +77,7 @@ from .authentication import (
 )
 from .broadcast import Broadcast, Event, Subscriber
 from .compression import CompressionMiddleware
+from .conditional import ConditionalGetMiddleware
 from .cors import CORSMiddleware
 from .csrf import CSRFMiddleware, csrf_exempt, csrf_token
 from .flash import flash, get_flashed_messages
@@ -118,6 +119,7 @@ __all__ += [
     "AuthenticationMiddleware",
     "BaseUser",
     "CSRFMiddleware",
+    "ConditionalGetMiddleware",
     "SimpleUser",
     "UnauthenticatedUser",
     "csrf_exempt",
