@@ -358,6 +358,13 @@ else:  # pragma: no cover - depends on the install
 class JSONResponse(Response):
     media_type = "application/json"
 
+    def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
+        super()._declare(media_type, headers)
+        # RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8, and the body is
+        # always encoded so; another label would misdescribe it.
+        if codecs.lookup(self.charset).name != "utf-8":
+            raise ValueError(f"JSON is always UTF-8 (RFC 8259 §8.1), not {self.charset}")
+
     def render(self, content: Any) -> bytes:
         return json_dumps(content)
 

@@ -89,3 +89,13 @@ def test_event_stream_refuses_a_non_utf8_label() -> None:
     with pytest.raises(ValueError, match="always UTF-8"):
         EventSourceResponse(events(), media_type="text/event-stream; charset=latin-1")
     EventSourceResponse(events(), media_type="text/event-stream; charset=utf-8")
+
+
+def test_json_refuses_a_non_utf8_label() -> None:
+    from asgi_magic.web import JSONResponse
+
+    with pytest.raises(ValueError, match="always UTF-8"):
+        JSONResponse({"a": "é"}, media_type="application/json; charset=iso-8859-1")
+    assert JSONResponse({"a": "é"}, media_type="application/json; charset=UTF-8").body == (
+        '{"a":"é"}'.encode()
+    )
