@@ -41,15 +41,6 @@ from collections.abc import Callable, Collection, MutableMapping
 from typing import Any, TypeVar
 
 from ..asgi_types import ASGI3Application, Message, Receive, Send
-from ._multipart_parser import (
-    MultipartError,
-    MultipartParser,
-    PartData,
-    PartEnd,
-    PartStart,
-    parse_boundary,
-    parse_content_disposition,
-)
 from .requests import HTTPConnection
 from .responses import PlainTextResponse
 from .sessions import CookieSigner
@@ -114,14 +105,21 @@ def _unmask(token: str) -> bytes | None:
 class _RequestState:
     """The secret for one request, created lazily and persisted on the way out."""
 
-    __slots__ = ("_middleware", "_scope", "new_cookie", "rotated", "secret")
+    __slots__ = ("_middleware", "_scope", "_session", "new_cookie", "rotated", "secret")
 
     def __init__(self, middleware: CSRFMiddleware, scope: MutableMapping[str, Any]) -> None:
         self._middleware = middleware
         self._scope = scope
+        # Decided once, on the way in: a SessionMiddleware *inside* this one loads the
+        # session too late for the check, so then the cookie mode is used throughout.
+        self._session: Any = scope.get("session")
         self.secret: bytes | None = None
         self.new_cookie = False
         self.rotated = False
+
+    @property
+    def session_mode(self) -> bool:
+        return self._session is not None
 
     @property
     def secure(self) -> bool:
@@ -133,7 +131,7 @@ class _RequestState:
 
     def current_secret(self) -> bytes | None:
         """The secret the client holds now (None if it has none), before any rotation."""
-        session = self._scope.get("session")
+        session = self._session
         if session is not None:
             value = session.get(_SESSION_KEY)
             secret = _unb64(value) if isinstance(value, str) else None
@@ -148,7 +146,7 @@ class _RequestState:
 
     def _new_secret(self) -> bytes:
         secret = secrets.token_bytes(_SECRET_BYTES)
-        session = self._scope.get("session")
+        session = self._session
         if session is not None:
             session[_SESSION_KEY] = _b64(secret)
         else:
@@ -159,7 +157,7 @@ class _RequestState:
     def rotate_if_regenerated(self) -> None:
         # A login calls session.regenerate(): tokens issued before it must stop working
         # (a token planted before login is as bad as a planted session id).
-        session = self._scope.get("session")
+        session = self._session
         if session is not None and getattr(session, "regenerated", False) and not self.rotated:
             self.rotated = True
             self._new_secret()
@@ -290,7 +288,7 @@ class CSRFMiddleware:
         if submitted is None:
             submitted, receive = await self._token_from_form(scope, receive)
         if expected is None:
-            if "session" in scope:
+            if state.session_mode:
                 raise _Rejected("no CSRF token was issued to this session")
             raise _Rejected("CSRF cookie missing")
         if not submitted:
@@ -349,6 +347,17 @@ class CSRFMiddleware:
     async def _from_multipart(
         self, content_type: str, receive: Receive
     ) -> tuple[str | None, Receive]:
+        # imported here: most apps never see a multipart body
+        from ._multipart_parser import (
+            MultipartError,
+            MultipartParser,
+            PartData,
+            PartEnd,
+            PartStart,
+            parse_boundary,
+            parse_content_disposition,
+        )
+
         try:
             parser = MultipartParser(parse_boundary(content_type))
         except MultipartError:

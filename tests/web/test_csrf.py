@@ -438,3 +438,24 @@ async def test_scan_limit_verdict_does_not_depend_on_the_split() -> None:
         for cut in range(1, len(body)):
             verdicts.add(await _verdict(middleware, cookie, body, [cut]))
         assert verdicts == {expected}, (limit, verdicts)
+
+
+def test_session_middleware_inside_csrf_falls_back_to_the_cookie_mode() -> None:
+    app = App()
+
+    @app.get("/token")
+    async def token(request: Request) -> dict[str, str]:
+        return {"token": csrf_token(request)}
+
+    @app.post("/submit")
+    async def submit(request: Request) -> str:
+        return "ok"
+
+    # the wrong order: the session is loaded after the CSRF check
+    app.add_middleware(SessionMiddleware, secret_key="s")
+    app.add_middleware(CSRFMiddleware, secret_key="k")
+    with TestClient(app) as client:
+        token = _token(client)
+        assert "csrftoken" in client.cookies
+        assert client.post("/submit", data={"csrf_token": token}).text == "ok"
+        assert client.post("/submit").status_code == 403
