@@ -65,10 +65,24 @@ __all__ = [
 
 # --- features ---
 # (FILES and MIDDLEWARE engineers: add `from .x import Y` lines and `__all__ += [...]` here)
+from .authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    AuthenticationMiddleware,
+    BaseUser,
+    SimpleUser,
+    UnauthenticatedUser,
+    requires,
+)
 from .broadcast import Broadcast, Event, Subscriber
+from .compression import CompressionMiddleware
+from .conditional import ConditionalGetMiddleware
 from .cors import CORSMiddleware
+from .csrf import CSRFMiddleware, csrf_exempt, csrf_token
 from .endpoints import HTTPEndpoint, WebSocketEndpoint
 from .exceptions import RequestValidationError
+from .flash import flash, get_flashed_messages
 from .gzip import GZipMiddleware
 from .hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from .multipart import UploadFile, safe_filename
@@ -87,6 +101,7 @@ from .staticfiles import FileResponse, StaticFiles
 __all__ += [
     "Broadcast",
     "CORSMiddleware",
+    "CompressionMiddleware",
     "Event",
     "EventSourceResponse",
     "GZipMiddleware",
@@ -109,5 +124,19 @@ __all__ += [
     "Query",
     "RequestValidationError",
     "WebSocketEndpoint",
+    "AuthCredentials",
+    "AuthenticationBackend",
+    "AuthenticationError",
+    "AuthenticationMiddleware",
+    "BaseUser",
+    "CSRFMiddleware",
+    "ConditionalGetMiddleware",
+    "SimpleUser",
+    "UnauthenticatedUser",
+    "csrf_exempt",
+    "csrf_token",
+    "flash",
+    "get_flashed_messages",
+    "requires",
 ]
 # --- end features ---

@@ -7,6 +7,7 @@ once in ``__init__`` (no per-send copies, no MutableHeaders unless the user asks
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import functools
 import http
@@ -57,9 +58,63 @@ _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 SameSite = Literal["lax", "strict", "none"]
 
 
+def declared_charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value (RFC 9110 §8.3.2), or None.
+
+    Raises ``ValueError`` for a charset Python has no codec for: a label the body can
+    not be encoded under is a programming error, found when the response is built.
+    """
+    if "charset" not in content_type.lower():
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            value = value.strip().strip('"')
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown charset {value!r} in {content_type!r}") from None
+            return value
+    return None
+
+
+def encode_text(text: str, charset: str) -> bytes:
+    """``text`` encoded under the charset the response declares; a character that
+    charset cannot represent is a ``ValueError`` naming both (never mojibake)."""
+    try:
+        return text.encode(charset)
+    except UnicodeEncodeError as exc:
+        raise _unencodable(exc, charset) from None
+
+
+def _unencodable(exc: UnicodeEncodeError, charset: str) -> ValueError:
+    return ValueError(
+        f"response text cannot be encoded as {charset}: {exc.object[exc.start : exc.end]!r} "
+        f"at position {exc.start}; declare another charset (e.g. utf-8) or pass bytes"
+    )
+
+
 class Response:
+    """One response: ``content`` (str, bytes or None), status, headers, media type.
+
+    Text is encoded with ``charset`` (class attribute, default UTF-8), and the
+    ``Content-Type`` label says the same charset: both come from one place. A charset
+    given in ``media_type`` or in a ``Content-Type`` header (``text/plain;
+    charset=iso-8859-1``) is the one used to encode; a character it cannot encode
+    raises ``ValueError`` when the response is built.
+    """
+
     media_type: str | None = None
     charset = "utf-8"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a subclass whose media_type names a charset encodes with it (once, here)
+        media_type = cls.__dict__.get("media_type")
+        if isinstance(media_type, str):
+            charset = declared_charset(media_type)
+            if charset is not None:
+                cls.charset = charset
 
     def __init__(
         self,
@@ -70,20 +125,38 @@ class Response:
         background: BackgroundTask | None = None,
     ) -> None:
         self.status_code = status_code
-        if media_type is not None:
-            self.media_type = media_type
+        if media_type is not None or headers is not None:
+            self._declare(media_type, headers)
         self.background = background
         self.body = self.render(content)
         self.init_headers(headers)
 
+    def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
+        """Take the media type and the charset the response will be labelled with, so
+        the encoder and the label agree (a Content-Type header wins, as it is sent)."""
+        if media_type is not None:
+            self.media_type = media_type
+            charset = declared_charset(media_type)
+            if charset is not None:
+                self.charset = charset
+        if headers is not None:
+            for key, value in headers.items():
+                if key.lower() == "content-type":
+                    charset = declared_charset(value)
+                    if charset is not None:
+                        self.charset = charset
+
     def render(self, content: Any) -> bytes:
         if content.__class__ is str:
-            return content.encode(self.charset)
+            try:
+                return content.encode(self.charset)
+            except UnicodeEncodeError as exc:
+                raise _unencodable(exc, self.charset) from None
         if content is None:
             return b""
         if isinstance(content, (bytes, memoryview)):
             return bytes(content)
-        return content.encode(self.charset)  # type: ignore[no-any-return]
+        return encode_text(content, self.charset)
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         raw: list[tuple[bytes, bytes]]
@@ -291,6 +364,13 @@ else:  # pragma: no cover - depends on the install
 class JSONResponse(Response):
     media_type = "application/json"
 
+    def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
+        super()._declare(media_type, headers)
+        # RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8, and the body is
+        # always encoded so; another label would misdescribe it.
+        if codecs.lookup(self.charset).name != "utf-8":
+            raise ValueError(f"JSON is always UTF-8 (RFC 8259 §8.1), not {self.charset}")
+
     def render(self, content: Any) -> bytes:
         return json_dumps(content)
 
@@ -342,8 +422,8 @@ class StreamingResponse(Response):
         else:
             self.body_iterator = iterate_in_threadpool(content)
         self.status_code = status_code
-        if media_type is not None:
-            self.media_type = media_type
+        if media_type is not None or headers is not None:
+            self._declare(media_type, headers)
         self.background = background
         self.init_headers(headers)
 
@@ -361,7 +441,7 @@ class StreamingResponse(Response):
             charset = self.charset
             async for chunk in self.body_iterator:
                 if not isinstance(chunk, (bytes, memoryview)):
-                    chunk = chunk.encode(charset)
+                    chunk = encode_text(chunk, charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

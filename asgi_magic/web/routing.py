@@ -28,7 +28,7 @@ from .datastructures import URL, _escape_unsafe, url_path_from_scope
 from .exceptions import HTTPException, RequestValidationError
 from .hosts import split_host
 from .params import Binder, compile_binder
-from .requests import HTTPConnection, Request
+from .requests import BODY_LIMIT_KEY, HTTPConnection, Request
 from .responses import (
     JSONResponse,
     PlainTextResponse,
@@ -307,9 +307,16 @@ class Route(_PathRoute):
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> None:
         self._compile(path)
         self.endpoint = endpoint
+        self.max_body_size = max_body_size
+        if max_body_size is not None:
+            if max_body_size < 0:
+                raise ValueError("max_body_size must be >= 0 bytes")
+            # only limited routes pay for the limit: the router calls this instead
+            self._dispatch = self._dispatch_limited  # type: ignore[method-assign]
         self.name = getattr(_unwrap(endpoint), "__name__", None) if name is None else name
         self.include_in_schema = include_in_schema
         self.response_class = response_class
@@ -432,6 +439,13 @@ class Route(_PathRoute):
             await result(scope, receive, send)
         else:
             await _to_response(result, self.response_class)(scope, receive, send)
+
+    async def _dispatch_limited(
+        self, scope: Scope, receive: Receive, send: Send, own: dict[str, Any]
+    ) -> None:
+        # Request.stream()/body()/json()/form() read the limit from the scope
+        scope[BODY_LIMIT_KEY] = self.max_body_size
+        await Route._dispatch(self, scope, receive, send, own)
 
     async def _dispatch_with_request(
         self, scope: Scope, receive: Receive, send: Send, kwargs: dict[str, Any]
@@ -854,6 +868,7 @@ class Router:
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Route:
         route = Route(
             path,
@@ -862,6 +877,7 @@ class Router:
             name=name,
             include_in_schema=include_in_schema,
             response_class=response_class,
+            max_body_size=max_body_size,
         )
         self.routes.append(route)
         self._compiled_for = -1
