@@ -1,36 +1,71 @@
-# One-word targets. `make test` and `make run` build .venv themselves on a fresh machine.
+# One-word targets. Each builds .venv itself on a fresh machine, installing only the
+# extras it needs: `make run` the core alone (the showcase imports nothing else),
+# `make test` the `test` extra (which pulls in all the others), `make docs` the `docs`
+# extra. One stamp per extra set, each redone whenever pyproject.toml changes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+SITE   ?= site
 
-.PHONY: run test lint bench clean venv
+STAMP_RUN   := $(VENV)/.stamp-run
+STAMP_TEST  := $(VENV)/.stamp-test
+STAMP_DOCS  := $(VENV)/.stamp-docs
+STAMP_BENCH := $(VENV)/.stamp-bench
 
-venv: $(STAMP)
+.PHONY: run test lint docs docs-serve bench bench-chart clean venv
 
-# Re-install whenever pyproject.toml changes (the stamp is older than it).
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+# What the other engineers use: everything the suite and the linters need.
+venv: $(STAMP_TEST)
 
-run: $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# $(1): the pip target, e.g. '.[test]'. No `pip install --upgrade pip`: the venv's own
+# pip installs wheels fine, and upgrading it costs seconds on every fresh machine.
+define install
+	$(PY) -m pip install --quiet --disable-pip-version-check -e $(1)
+	touch $@
+endef
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(call install,.)
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(call install,'.[test]')
+
+$(STAMP_DOCS): pyproject.toml | $(PY)
+	$(call install,'.[docs]')
+
+$(STAMP_BENCH): pyproject.toml | $(PY)
+	$(call install,'.[bench]')
+
+run: $(STAMP_RUN)
 	$(VENV)/bin/asgi-magic sample_apps.showcase:app --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench
-	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench
+lint: $(STAMP_TEST)
+	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench tools
+	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench tools
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+# --strict: a broken link, a missing page or an unresolved cross-reference fails.
+docs: $(STAMP_DOCS)
+	$(VENV)/bin/mkdocs build --strict --site-dir $(SITE)
+
+docs-serve: $(STAMP_DOCS)
+	$(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(PORT)
+
+bench: $(STAMP_BENCH)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# Redraw the docs' chart from the last `make bench` (bench/results/latest.json).
+bench-chart: $(STAMP_BENCH)
+	$(PY) bench/chart.py bench/results/latest.json --output docs/benchmarks/chart.svg
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SITE) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
