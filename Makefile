@@ -54,10 +54,10 @@ lint: $(STAMP_TEST)
 
 # --strict: a broken link, a missing page or an unresolved cross-reference fails.
 docs: $(STAMP_DOCS)
-	$(VENV)/bin/mkdocs build --strict --site-dir $(SITE)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(SITE)
 
 docs-serve: $(STAMP_DOCS)
-	$(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(PORT)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(PORT)
 
 bench: $(STAMP_BENCH)
 	$(PY) bench/run.py $(BENCH_ARGS)

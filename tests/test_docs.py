@@ -11,9 +11,6 @@ The convention (docs/contributing.md says the same):
 - Whatever needs a running server, Redis, a shell or another file is written as
   ```bash, ```text, ```nginx, ```ini, ```yaml ... (not executed); keep a runnable twin
   of such code in ``sample_apps/`` or in the tests.
-- A block that is only a fragment on purpose is marked ```python title="..." with
-  ``notest`` in its info string (```python notest): used sparingly, and never to hide
-  a failing example.
 
 A failure is reported as ``docs/page.md:LINE``, the line of the block's opening fence.
 """
@@ -67,7 +64,7 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
             body.append(lines[j][indent:] if lines[j][:indent].isspace() else lines[j])
             j += 1
         language = info[0].lower() if info else ""
-        if language in ("python", "py") and "notest" not in info:
+        if language in ("python", "py"):
             blocks.append((i + 1, "\n".join(body) + "\n"))
         i = j + 1
     return blocks
@@ -83,10 +80,10 @@ def _collect() -> list[pytest.ParameterSet]:
 
 
 def test_blocks_are_found() -> None:
-    # The collector itself: nested fences, tildes, info strings and notest.
+    # The collector itself: nested fences, tildes, info strings, indented blocks.
     text = (
         "x\n```python\na = 1\n```\n\n~~~~py title='t'\nb = 2\n~~~~\n"
-        "```python notest\nbroken(\n```\n````markdown\n```python\nc = 3\n```\n````\n"
+        "```text\nbroken(\n```\n````markdown\n```python\nc = 3\n```\n````\n"
         "- item\n\n  ```python\n  d = 4\n  ```\n"
     )
     assert python_blocks(text) == [(2, "a = 1\n"), (6, "b = 2\n"), (19, "d = 4\n")]

@@ -34,9 +34,12 @@ def _code(text: str) -> str:
     return f"`{text}`" if text else ""
 
 
-def _default(action: argparse.Action) -> str:
+def _default(action: argparse.Action, fallback: Any = None) -> str:
     default = action.default
     if default is argparse.SUPPRESS or default is None:
+        # A parser that leaves defaults to Config (default=SUPPRESS) shows Config's.
+        default = fallback
+    if default is None:
         return "—"
     if isinstance(action, argparse._StoreConstAction | argparse._StoreTrueAction):
         return "off" if not default else "on"
@@ -82,8 +85,15 @@ def _help(action: argparse.Action) -> str:
     return text
 
 
-def render_cli_options(parser: argparse.ArgumentParser, config_fields: set[str]) -> str:
-    """Markdown tables, one per argument group of ``parser``, in the parser's order."""
+def render_cli_options(
+    parser: argparse.ArgumentParser, config_fields: set[str], defaults: dict[str, Any] | None = None
+) -> str:
+    """Markdown tables, one per argument group of ``parser``, in the parser's order.
+
+    ``defaults`` (``Config`` field → default) fills the default column of options whose
+    argparse default is ``SUPPRESS`` or ``None``.
+    """
+    defaults = defaults or {}
     out: list[str] = []
     for group in parser._action_groups:
         actions = [
@@ -101,7 +111,7 @@ def render_cli_options(parser: argparse.ArgumentParser, config_fields: set[str])
         for action in actions:
             field = action.dest if action.dest in config_fields else ""
             out.append(
-                f"| {_option_strings(action)} | {_default(action)} "
+                f"| {_option_strings(action)} | {_default(action, defaults.get(action.dest))} "
                 f"| {_cell(_help(action))} | {_code(field)} |"
             )
         out.append("")
@@ -126,6 +136,17 @@ def _field_docstrings(cls: type) -> dict[str, str]:
         ):
             docs[node.target.id] = inspect.cleandoc(following.value.value)
     return docs
+
+
+def config_defaults(config_cls: type) -> dict[str, Any]:
+    """``{field: default}`` for the dataclass fields that have one."""
+    found: dict[str, Any] = {}
+    for f in dataclasses.fields(config_cls):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            found[f.name] = f.default_factory()
+    return found
 
 
 def flags_by_dest(parser: argparse.ArgumentParser) -> dict[str, tuple[str, str]]:
@@ -172,5 +193,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
     parser = build_parser()
     fields = {f.name for f in dataclasses.fields(Config)}
-    markdown = markdown.replace(CLI_MARKER, render_cli_options(parser, fields))
+    markdown = markdown.replace(
+        CLI_MARKER, render_cli_options(parser, fields, config_defaults(Config))
+    )
     return markdown.replace(CONFIG_MARKER, render_config_fields(Config, flags_by_dest(parser)))

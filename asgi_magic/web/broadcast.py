@@ -33,8 +33,12 @@ _DEFAULT_QUEUE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One published message, as a subscriber receives it."""
+
     channel: str
+    """The channel it was published on."""
     message: str
+    """The message text, exactly as given to ``Broadcast.publish``."""
 
 
 class Subscriber:

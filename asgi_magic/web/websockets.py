@@ -14,6 +14,9 @@ __all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketState
 
 
 class WebSocketState(enum.Enum):
+    """Where one side of a ``WebSocket`` is: ``client_state`` follows the messages
+    received, ``application_state`` the messages the app has sent."""
+
     CONNECTING = 0
     CONNECTED = 1
     DISCONNECTED = 2
