@@ -1,0 +1,28 @@
+"""Print the core dependencies from pyproject.toml, one per line, for ``pip install -r``.
+
+``make run`` installs these and serves the checkout itself, skipping the build of the
+package. Without ``tomllib`` (Python 3.10) it prints ``-e .``: install the package,
+which brings the same dependencies.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        print("-e .")
+        return 0
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    with pyproject.open("rb") as f:
+        dependencies: list[str] = tomllib.load(f)["project"]["dependencies"]
+    print("\n".join(dependencies))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
