@@ -14,7 +14,7 @@ STAMP_TEST  := $(VENV)/.stamp-test
 STAMP_DOCS  := $(VENV)/.stamp-docs
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: run test lint docs docs-serve bench bench-chart clean venv
+.PHONY: run test test-min-python lint docs docs-serve bench bench-chart clean venv
 
 # What the other engineers use: everything the suite and the linters need.
 venv: $(STAMP_TEST)
@@ -55,6 +55,19 @@ run: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The oldest Python that pyproject.toml admits (requires-python >= 3.10), in its own venv:
+# the protocol layers, the framework and the docs' examples. PYTHON_MIN=/path/to/python3.10
+# overrides the search (pyenv's 3.10, else python3.10 on PATH).
+PYTHON_MIN ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.10*/bin/python) $(shell command -v python3.10))
+VENV_MIN   := .venv-min
+
+test-min-python:
+	@test -n "$(PYTHON_MIN)" || { echo "test-min-python: no Python 3.10 found; set PYTHON_MIN=" >&2; exit 1; }
+	test -x $(VENV_MIN)/bin/python || $(PYTHON_MIN) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(VENV_MIN)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 10), sys.version'
+	$(VENV_MIN)/bin/python -m pytest -q tests/http11 tests/websocket tests/web tests/test_layers.py tests/test_docs.py
+
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench tools
 	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench tools
@@ -75,5 +88,5 @@ bench-chart: $(STAMP_BENCH)
 	$(PY) bench/chart.py bench/results/latest.json --output docs/benchmarks/chart.svg
 
 clean:
-	rm -rf $(VENV) $(SITE) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_MIN) $(SITE) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
