@@ -185,15 +185,7 @@ class Connection:
     # --- receiving -------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
-        """Feed bytes from the peer; return the events they complete, in order.
-
-        ``data`` may hold any part of any number of frames: the events are the same
-        whatever the split. Returns ``[]`` once the connection is closed or failed, or
-        after the peer's close frame (RFC 6455 §5.5.1: nothing may follow it). Raises
-        ``ProtocolError`` (its ``close_code`` 1002, 1007 or 1009 says how to close) when
-        the peer breaks a rule; ``state`` is then ``FAILED`` and ``fail(error)`` gives
-        the close frame to send.
-        """
+        """Feed bytes from the peer; return the events they complete."""
         events: list[Event] = []
         if self.state in (ConnectionState.FAILED, ConnectionState.CLOSED):
             return events
