@@ -62,6 +62,10 @@ class Sentinel(Enum):
 
 
 NEED_DATA = Sentinel.NEED_DATA
+"""``RequestParser.next_event()`` needs more bytes: ``feed()`` them, then ask again."""
 PAUSED = Sentinel.PAUSED
+"""A whole request was parsed: answer it, then call ``start_next_cycle()``."""
 
 Event = Request | Data | EndOfMessage
+"""What ``RequestParser.next_event()`` returns besides the ``NEED_DATA`` / ``PAUSED``
+sentinels: a request head, then its body in ``Data`` pieces, then ``EndOfMessage``."""

@@ -323,10 +323,16 @@ def _format_expires(expires: datetime | str | int) -> str:
 
 
 class HTMLResponse(Response):
+    """A ``Response`` whose content (``str`` or ``bytes``) is sent as ``text/html;
+    charset=utf-8``. The content is sent as given: escape untrusted text yourself."""
+
     media_type = "text/html"
 
 
 class PlainTextResponse(Response):
+    """A ``Response`` whose content (``str`` or ``bytes``) is sent as ``text/plain;
+    charset=utf-8``; what a handler's returned ``str`` becomes."""
+
     media_type = "text/plain"
 
 
@@ -362,6 +368,15 @@ else:  # pragma: no cover - depends on the install
 
 
 class JSONResponse(Response):
+    """``content`` (any JSON-serialisable value) as compact UTF-8 JSON.
+
+    The bytes are exactly ``json.dumps(content, separators=(",", ":"),
+    ensure_ascii=False)``, produced by orjson when it is importable. NaN and the
+    infinities raise ``ValueError`` (they are not JSON, RFC 8259 §6); a value that is not
+    serialisable raises ``TypeError`` when the response is built. Media type
+    ``application/json`` (no charset parameter: JSON is UTF-8, RFC 8259 §8.1).
+    """
+
     media_type = "application/json"
 
     def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
