@@ -144,7 +144,7 @@ class WebSocketProtocol(asyncio.Protocol):
         conn = self.conn
         if conn is None:
             if session.state is HandshakeState.PENDING:
-                session._answer(503, "Service Unavailable")
+                session.answer(503, "Service Unavailable")
             return
         if not conn.close_sent:
             self.close(CloseCode.SERVICE_RESTART, "")

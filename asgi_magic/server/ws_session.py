@@ -140,7 +140,7 @@ class WebSocketSession:
         state = self.state
         protocol = self.protocol
         if state is _PENDING:
-            self._answer(500, "Internal Server Error")
+            self.answer(500, "Internal Server Error")
         elif state is _ACCEPTED:
             # 1011 (RFC 6455 §7.4.1): the server hit a condition it cannot handle.
             protocol.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL, "")
@@ -154,7 +154,7 @@ class WebSocketSession:
         if access.enabled and self.status:
             access.log(self.scope, self.status, (), 0, time.perf_counter() - self._start)
 
-    def _answer(self, status: int, reason: str) -> None:
+    def answer(self, status: int, reason: str) -> None:
         """A final HTTP answer instead of the handshake (403, 500, 503 …)."""
         self.state = _ANSWERED
         self.status = status
@@ -202,7 +202,7 @@ class WebSocketSession:
                 self._accept(message)
             elif mtype == "websocket.close":
                 # www.rst: close before accept → HTTP 403 Forbidden.
-                self._answer(403, "Forbidden")
+                self.answer(403, "Forbidden")
             elif mtype == "websocket.http.response.start":
                 self._deny_start(message)
             else:
