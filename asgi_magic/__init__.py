@@ -17,9 +17,12 @@ __all__ = ["Config", "Server", "__version__", "run"]
 def run(app: Any, **kwargs: Any) -> None:
     """Serve ``app`` (an ASGI app or ``"module:attr"``) until SIGINT/SIGTERM.
 
-    Keyword arguments are ``Config`` fields: ``run("main:app", port=8080)``.
-    Exits the process with status 1 when the app cannot be imported, 3 when the
-    lifespan startup fails.
+    Keyword arguments are ``Config`` fields, which include every keyword of
+    ``uvicorn.run`` (``reload``, ``workers``, ``log_config`` as a dict or a file path,
+    ``ssl_context_factory`` ...): ``run("main:app", port=8080)``. A bad value raises
+    ``ConfigError`` (a ``ValueError``) before anything starts. Exits the process with
+    status 1 when the app cannot be imported or the socket bound, 3 when the lifespan
+    startup fails. ``reload=True`` and ``workers > 1`` need an import string.
     """
     from asgi_magic.cli import run_config
 

@@ -1,22 +1,49 @@
 """The ``asgi-magic`` command: uvicorn's flag names, one ``Config``, one-line errors.
 
-Exit codes: 0 after a clean shutdown, 1 when the app cannot be loaded or the socket
-cannot be bound, 2 for bad flags or values (argparse's convention), 3 when the
-lifespan startup fails.
+Where a setting comes from, highest first: a flag, an ``ASGI_MAGIC_*`` environment
+variable, a ``UVICORN_*`` one (one startup line says so), the ``--config`` TOML file,
+the ``Config`` default. ``--env-file`` is loaded before any variable is read, so the
+variables it sets (``WEB_CONCURRENCY``, ``ASGI_MAGIC_PORT`` ...) count; variables
+already in the environment win over the file's.
+
+Exit codes: 0 after a clean shutdown, 1 when the app cannot be loaded, the socket
+cannot be bound or TLS cannot be set up, 2 for bad flags or values (argparse's
+convention), 3 when the lifespan startup fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from asgi_magic.config import Config
+from asgi_magic.config import (
+    ENV_PREFIX,
+    GROUPS,
+    SETTINGS,
+    Config,
+    ConfigError,
+    LoopSetting,
+    Setting,
+    values_from_env,
+    values_from_toml,
+)
 
-__all__ = ["build_parser", "config_from_args", "main", "run_config"]
+__all__ = [
+    "build_parser",
+    "compat_notices",
+    "config_from_args",
+    "load_env_file",
+    "main",
+    "resolve",
+    "run_config",
+]
+
+logger = logging.getLogger("asgi_magic.error")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,50 +52,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _argparse_type(setting: Setting) -> Any:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
-        if value < minimum:
-            rule = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
-            raise argparse.ArgumentTypeError(f"{rule}: {text!r}")
-        return value
+            return setting.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
+    parse.__name__ = setting.kind  # argparse names the type in some messages
     return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
-    return value
-
-
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
-    return (name, value.strip())
 
 
 def _forwarded_allow_ips(text: str) -> str:
@@ -81,249 +73,103 @@ def _forwarded_allow_ips(text: str) -> str:
     return text
 
 
-def _health_path(text: str) -> str:
-    # Compared with the raw request path: an origin-form path of visible ASCII.
-    if not text.startswith("/") or not text.isascii() or any(c in text for c in " ?#%\x7f"):
-        raise argparse.ArgumentTypeError(f"expected a path such as /healthz: {text!r}")
-    if not text.isprintable():
-        raise argparse.ArgumentTypeError(f"expected a path such as /healthz: {text!r}")
-    return text
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {text!r}")
+    return value
 
 
-def _web_concurrency() -> int | None:
-    # As uvicorn: platforms such as Heroku say how many processes fit.
-    value = os.environ.get("WEB_CONCURRENCY", "")
-    return int(value) if value.isdigit() and int(value) > 0 else None
+def _help(setting: Setting) -> str:
+    default = setting.default
+    text = setting.help
+    if setting.kind in ("flag", "list", "headers") or default in (None, "") or "default:" in text:
+        return text
+    if isinstance(default, bool):
+        default = "on" if default else "off"
+    elif isinstance(default, float) and default.is_integer():
+        default = int(default)
+    return f"{text} [default: {default}]"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, generated from ``config.SETTINGS``; every option defaults to
+    "not given" (``argparse.SUPPRESS``) so ``resolve`` can apply the precedence."""
     from asgi_magic import __version__
 
     p = _Parser(
         prog="asgi-magic",
-        description="Serve an ASGI application with asgi_magic.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        usage="%(prog)s [OPTIONS] APP",
+        description="Serve an ASGI application with asgi_magic. Every option can also be "
+        f"set by an {ENV_PREFIX}<OPTION> environment variable (UVICORN_<OPTION> is read "
+        "when that is unset) or a key of the --config TOML file.",
+        epilog="Precedence: flag > environment > config file > default. See docs/configuration.md.",
+        argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("app", help="the application as module:attribute")
+    p.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="the application as module:attribute (or $ASGI_MAGIC_APP, or app in --config)",
+    )
     p.add_argument("--version", action="version", version=f"asgi-magic {__version__}")
-    a = p.add_argument
-    a("--host", default="127.0.0.1", help="bind to this address")
-    a("--port", type=_port, default=8000, help="bind to this port (0: any free port)")
-    a("--uds", default=None, help="bind to a UNIX domain socket")
-    a("--fd", type=_non_negative_int, default=None, help="serve on an inherited socket fd")
-    a("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="event loop")
-    a("--lifespan", choices=["auto", "on", "off"], default="auto", help="lifespan protocol")
-    a(
-        "--interface",
-        choices=["auto", "asgi3", "asgi2"],
-        default="auto",
-        help="application interface",
-    )
-    a("--root-path", default="", help="ASGI root_path for an app mounted below /")
-    a(
-        "--limit-concurrency",
-        type=_positive_int,
-        default=None,
-        help="answer 503 above this many connections or tasks",
-    )
-    a(
-        "--limit-max-requests",
-        type=_positive_int,
-        default=None,
-        help="exit after serving this many requests",
-    )
-    a(
-        "--health-path",
-        type=_health_path,
-        default=None,
-        help="answer GET/HEAD on this path in the server: 200 serving, 503 draining",
-    )
-    a(
-        "--shutdown-delay",
-        type=_seconds,
-        default=0.0,
-        help="on shutdown, keep serving this long (health path: 503) before closing the listeners",
-    )
-    a("--backlog", type=_positive_int, default=2048, help="listen() backlog")
-    a(
-        "--timeout-keep-alive",
-        type=_seconds,
-        default=5.0,
-        help="close idle keep-alive connections after this many seconds",
-    )
-    a(
-        "--timeout-request-head",
-        type=_seconds,
-        default=10.0,
-        help="answer 408 when a request head takes longer than this",
-    )
-    a(
-        "--timeout-request-body",
-        type=_seconds,
-        default=30.0,
-        help="answer 408 when a request body sends nothing for this long while the app "
-        "waits for it (0: off)",
-    )
-    a(
-        "--min-request-body-rate",
-        type=_seconds,
-        default=None,
-        metavar="BYTES_PER_S",
-        help="answer 408 when a request body arrives slower than this (default: off)",
-    )
-    a(
-        "--min-request-body-rate-grace",
-        type=_seconds,
-        default=5.0,
-        help="seconds of waiting for a body before --min-request-body-rate applies",
-    )
-    a(
-        "--timeout-app",
-        type=_seconds,
-        default=None,
-        help="answer 503 and cancel the request when the app has not started a response "
-        "after this many seconds (default: off)",
-    )
-    a(
-        "--timeout-graceful-shutdown",
-        type=_seconds,
-        default=30.0,
-        help="on shutdown, wait this long for in-flight requests",
-    )
-    a(
-        "--limit-request-line",
-        type=_positive_int,
-        default=8192,
-        help="longest request-line in bytes (414 above)",
-    )
-    a(
-        "--limit-request-head",
-        type=_positive_int,
-        default=65536,
-        help="largest request head in bytes (431 above)",
-    )
-    a(
-        "--limit-request-fields",
-        type=_positive_int,
-        default=100,
-        help="most header fields per request (431 above)",
-    )
-    a(
-        "--limit-request-body",
-        type=_non_negative_int,
-        default=None,
-        help="largest request body in bytes (413 above); default: unlimited",
-    )
-    a(
-        "--log-level",
-        choices=["critical", "error", "warning", "info", "debug", "trace"],
-        default="info",
-        help="log level",
-    )
-    a(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="log one line per response",
-    )
-    a(
-        "--server-header",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="send 'server: asgi-magic'",
-    )
-    a(
-        "--date-header",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="send a Date header",
-    )
-    a(
-        "--header",
-        dest="headers",
-        type=_header,
-        action="append",
-        default=[],
-        metavar="NAME:VALUE",
-        help="add a header to every response (repeatable)",
-    )
-    a("--factory", action="store_true", help="the app is a factory: call it")
-    a("--app-dir", default=".", help="look for the app module in this directory")
-    a("--env-file", default=None, help="load environment variables from this file")
-    a("--ws", choices=["auto", "none"], default="auto", help="WebSocket support")
-    a(
-        "--ws-max-size",
-        type=_positive_int,
-        default=16 * 1024 * 1024,
-        help="largest WebSocket message in bytes",
-    )
-    a(
-        "--ws-max-queue",
-        type=_positive_int,
-        default=32,
-        help="WebSocket messages queued before reading pauses",
-    )
-    a("--ws-ping-interval", type=_seconds, default=20.0, help="WebSocket ping interval")
-    a("--ws-ping-timeout", type=_seconds, default=20.0, help="WebSocket ping timeout")
-    a(
-        "--ws-per-message-deflate",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="offer permessage-deflate (RFC 7692)",
-    )
-    a("--ssl-keyfile", default=None, help="TLS private key file")
-    a("--ssl-certfile", default=None, help="TLS certificate chain file")
-    a("--ssl-keyfile-password", default=None, help="password of the TLS key")
-    a("--ssl-ca-certs", default=None, help="CA bundle to verify client certificates")
-    a(
-        "--ssl-cert-reqs",
-        type=int,
-        choices=[0, 1, 2],
-        default=0,
-        help="client certificates: 0 none, 1 optional, 2 required (mTLS)",
-    )
-    a(
-        "--timeout-ssl-handshake",
-        type=_seconds,
-        default=10.0,
-        help="drop a connection whose TLS handshake takes longer than this",
-    )
-    a(
-        "--proxy-headers",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="take client address and scheme from X-Forwarded-For/-Proto and Forwarded "
-        "when the peer is in --forwarded-allow-ips",
-    )
-    a(
-        "--forwarded-allow-ips",
-        type=_forwarded_allow_ips,
-        default=None,
-        help="comma-separated IPs, CIDR networks, 'unix:' or '*' trusted to send proxy "
-        "headers; default: $FORWARDED_ALLOW_IPS, else 127.0.0.1",
-    )
-    a(
-        "--proxy-protocol",
-        action="store_true",
-        help="expect a PROXY protocol v1/v2 preamble on every connection, from "
-        "--forwarded-allow-ips only (HAProxy, AWS NLB)",
-    )
-    a(
-        "--workers",
-        type=_positive_int,
-        default=_web_concurrency(),
-        help="number of worker processes (default: $WEB_CONCURRENCY, else 1)",
-    )
+    groups = {name: p.add_argument_group(name) for name in GROUPS}
+    for setting in SETTINGS:
+        if not setting.cli:
+            continue
+        group = groups[setting.group]
+        option = setting.option
+        kw: dict[str, Any] = {"dest": setting.name, "help": _help(setting)}
+        metavar = setting.metavar or {"int": "N", "float": "SECONDS", "str": "TEXT"}.get(
+            setting.kind
+        )
+        if metavar and setting.kind not in ("bool", "flag", "choice"):
+            kw["metavar"] = metavar
+        kind = setting.kind
+        if setting.name == "ws_per_message_deflate":
+            # uvicorn spells it "--ws-per-message-deflate BOOL"; --no-... also works.
+            group.add_argument(
+                option, nargs="?", const=True, type=_argparse_type(setting), metavar="BOOL", **kw
+            )
+            group.add_argument(
+                "--no-" + option[2:],
+                action="store_false",
+                dest=setting.name,
+                help=argparse.SUPPRESS,
+            )
+        elif kind == "bool":
+            group.add_argument(option, action=argparse.BooleanOptionalAction, **kw)
+        elif kind == "flag":
+            group.add_argument(option, action="store_true", **kw)
+        elif kind in ("list", "headers"):
+            group.add_argument(option, action="append", type=_argparse_type(setting), **kw)
+        elif kind == "choice":
+            group.add_argument(option, choices=setting.choices, **kw)
+        elif setting.name == "port":
+            group.add_argument(option, type=_port, **kw)
+        elif setting.name == "forwarded_allow_ips":
+            group.add_argument(option, type=_forwarded_allow_ips, **kw)
+        else:
+            group.add_argument(option, type=_argparse_type(setting), **kw)
+        if setting.name == "env_file":
+            group.add_argument(
+                "--config",
+                dest="config_file",
+                metavar="FILE",
+                help=f"read settings from this TOML file (or ${ENV_PREFIX}CONFIG)",
+            )
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    values: dict[str, Any] = dict(vars(args))
-    return Config(**values)
+def load_env_file(path: str) -> None:
+    """KEY=VALUE lines; ``#`` comments, ``export`` prefixes and quotes are allowed.
 
-
-def _load_env_file(path: str) -> None:
-    """KEY=VALUE lines; ``#`` comments, ``export`` prefixes and quotes are allowed."""
+    Variables already set in the environment are kept (the file gives defaults).
+    Raises ``OSError`` when the file cannot be read.
+    """
     with open(path, encoding="utf-8") as file:
         for line in file:
             line = line.strip()
@@ -341,42 +187,119 @@ def _load_env_file(path: str) -> None:
             os.environ.setdefault(key, value)
 
 
-def run_config(config: Config) -> None:
-    """Configure logging, pick the loop, serve until a signal; exit with a status code."""
-    from asgi_magic.importer import ImportFromStringError
-    from asgi_magic.server import Server, load_app
-    from asgi_magic.server.logging import configure_logging
-    from asgi_magic.server.loops import loop_factory
+def _env_get(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name) or os.environ.get("UVICORN_" + name)
 
-    configure_logging(config.log_level, config.access_log)
+
+def resolve(args: argparse.Namespace) -> tuple[Config, list[str]]:
+    """Merge flags, environment, config file and defaults into one ``Config``.
+
+    Returns the config and the startup notices to log. Raises ``ConfigError``.
+    """
+    given = dict(vars(args))
+    config_file = given.pop("config_file", None) or os.environ.get(ENV_PREFIX + "CONFIG")
+    file_values = values_from_toml(config_file) if config_file else {}
+    # The env file first: what it sets must count as environment (issue 10, item 12).
+    env_file = given.get("env_file") or _env_get("ENV_FILE") or file_values.get("env_file")
+    if env_file:
+        try:
+            load_env_file(env_file)
+        except OSError as exc:
+            raise _EnvFileError(f"Error loading env file {env_file}: {exc.strerror}") from None
+    env_values, uvicorn_names = values_from_env()
+    values: dict[str, Any] = {**file_values, **env_values, **given}
+    if values.get("app") is None:
+        raise ConfigError(
+            "the following arguments are required: APP (module:attribute), "
+            f"or set ${ENV_PREFIX}APP or app in the --config file"
+        )
+    notices = []
+    if uvicorn_names:
+        notices.append(
+            "Read uvicorn settings from the environment: "
+            + ", ".join(sorted(uvicorn_names))
+            + f" (an {ENV_PREFIX}* variable takes precedence)"
+        )
+    if config_file:
+        notices.append(f"Read settings from {config_file}")
+    return Config(**values), notices
+
+
+class _EnvFileError(Exception):
+    pass
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """``resolve`` without the notices (for tests and embedders)."""
+    return resolve(args)[0]
+
+
+def compat_notices(config: Config) -> list[str]:
+    """Lines saying what uvicorn's implementation choices mean here."""
+    notes = []
+    if config.http != "auto":
+        notes.append(f"--http {config.http}: asgi_magic always uses its own HTTP/1.1 parser")
+    if config.ws not in ("auto", "none"):
+        notes.append(f"--ws {config.ws}: asgi_magic always uses its own WebSocket stack")
+    if config.http2:
+        notes.append("--http2: asgi_magic does not serve HTTP/2 yet; clients get HTTP/1.1")
+    if config.loop == "zuvloop":
+        notes.append("--loop zuvloop: using uvloop when installed, else asyncio")
+    return notes
+
+
+# uvicorn's loop names that have no loop of their own here.
+_LOOP_ALIASES: dict[str, LoopSetting] = {"zuvloop": "auto", "none": "asyncio"}
+
+
+def _web_concurrency() -> int | None:
+    # As uvicorn: platforms such as Heroku say how many processes fit.
+    value = os.environ.get("WEB_CONCURRENCY", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def run_config(config: Config, notices: Sequence[str] = ()) -> None:
+    """Configure logging, pick the loop, serve until a signal; exit with a status code."""
+    from asgi_magic.server import Server
+    from asgi_magic.server.logging import LogConfigError, configure_logging
+    from asgi_magic.server.loops import loop_factory
+    from asgi_magic.server.server import load_app_or_report
+
+    try:
+        configure_logging(config)
+    except LogConfigError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(1)
     if config.env_file is not None:
         try:
-            _load_env_file(config.env_file)
+            load_env_file(config.env_file)
         except OSError as exc:
-            sys.stderr.write(f"Error loading env file: {exc}\n")
+            sys.stderr.write(f"Error loading env file {config.env_file}: {exc.strerror}\n")
             sys.exit(1)
+    # After the env file: WEB_CONCURRENCY may come from it.
+    if config.workers is None and not config.reload:
+        config.workers = _web_concurrency()
+    for line in (*notices, *compat_notices(config)):
+        logger.info("%s", line)
+    loop_name: LoopSetting = _LOOP_ALIASES.get(config.loop, config.loop)
     try:
-        factory = loop_factory(config.loop)
+        factory = loop_factory(loop_name)
     except ImportError:
         sys.stderr.write("Error: --loop uvloop given but uvloop is not installed\n")
         sys.exit(1)
-    if config.workers is not None and config.workers > 1:
-        # The supervisor binds once and runs the server in worker processes.
+    if config.reload or (config.workers is not None and config.workers > 1):
         from asgi_magic.server.supervisor import run_supervisor
 
+        config.loop = loop_name
         code = run_supervisor(config)
         if code:
             sys.exit(code)
         return
-    # Import the app before the loop starts so an import error is one clean line.
-    try:
-        config.app = load_app(config)
-    except ImportFromStringError as exc:
-        sys.stderr.write(f"Error loading ASGI app. {exc}\n")
+    # Import the app before the loop starts so an import error is reported cleanly.
+    app = load_app_or_report(config)
+    if app is None:
         sys.exit(1)
-    except Exception as exc:
-        sys.stderr.write(f"Error loading ASGI app. {type(exc).__name__}: {exc}\n")
-        sys.exit(1)
+    config.app = app
     # load_app has already applied --factory and the interface adapter.
     config.factory = False
     config.interface = "asgi3"
@@ -399,5 +322,13 @@ def run_config(config: Config) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    run_config(config_from_args(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config, notices = resolve(args)
+    except _EnvFileError as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.exit(1)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    run_config(config, notices)

@@ -17,7 +17,9 @@ Method (the machine is small and noisy, so the method is what makes figures comp
 * ratios are asgi_magic (or asgi_magic.web) divided by the row's figure, taken round by
   round and then the median: above 1.00 means asgi_magic is faster.
 
-Results are printed as Markdown tables and written to ``bench/results/latest.md``.
+Results are printed as Markdown tables and written to ``bench/results/latest.md``, and
+as JSON (``results_json``) beside it, ``bench/results/latest.json``, which
+``bench/chart.py`` draws.
 """
 
 from __future__ import annotations
@@ -249,6 +251,41 @@ def render_table(title: str, unit: str, rows: Sequence[RowResult], intro: str = 
     return "\n".join(lines) + "\n"
 
 
+def scenario_json(name: str, title: str, unit: str, rows: Sequence[RowResult]) -> dict[str, object]:
+    """One scenario's results as plain data: medians, ratios, every run, failures."""
+    out_rows: list[dict[str, object]] = []
+    for row in rows:
+        med = row.median()
+        out_rows.append(
+            {
+                "group": row.group,
+                "label": row.label,
+                "reference": row.reference,
+                "note": row.note,
+                "rate": None if med is None else med.rate,
+                "mb_per_s": None if med is None else med.mb_per_s,
+                "p99_ms": None if med is None else med.p99_ms,
+                "ratio": 1.0 if row.reference and row.ok else ratio_to_reference(rows, row),
+                "n_runs": len(row.runs),
+                "runs": [m.rate for m in row.runs],
+                "failure": row.failure,
+            }
+        )
+    return {"name": name, "title": title, "unit": unit, "rows": out_rows}
+
+
+def results_json(date: str, machine: str, command: str, scenarios: list[dict[str, object]]) -> str:
+    """The whole run as JSON (schema 1): what ``bench/chart.py`` reads."""
+    document = {
+        "schema": 1,
+        "date": date,
+        "machine": machine,
+        "command": command,
+        "scenarios": scenarios,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
 # --- servers ----------------------------------------------------------------------------
 
 
@@ -277,6 +314,30 @@ def _asgi_magic(app: str, port: int) -> list[str]:
         PYTHON, "-m", "asgi_magic", app, "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+
+
+def _asgi_magic_wsgi(app: str, port: int) -> list[str]:
+    return [*_asgi_magic(app, port), "--interface", "wsgi"]
+
+
+def _uvicorn_wsgi(app: str, port: int) -> list[str]:
+    return [
+        PYTHON, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
+        "--interface", "wsgi", "--http", "httptools", "--loop", "uvloop",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _gunicorn(worker: str) -> Callable[[str, int], list[str]]:
+    def argv(app: str, port: int) -> list[str]:
+        # gunicorn's access log is off unless --access-logfile is given.
+        extra = ["--threads", "40"] if worker == "gthread" else []
+        return [
+            str(BIN / "gunicorn"), app, "-b", f"{HOST}:{port}", "-w", "1", "-k", worker,
+            *extra, "--log-level", "warning",
+        ]  # fmt: skip
+
+    return argv
 
 
 def _floor(app: str, port: int) -> list[str]:
@@ -318,6 +379,21 @@ SERVERS: dict[str, ServerKind] = {
             _uvicorn("httptools", "wsproto"), "wsproto",
         ),
         ServerKind("hypercorn", "hypercorn (uvloop)", _hypercorn, "hypercorn"),
+        ServerKind(
+            "asgi_magic-wsgi", "asgi_magic --interface wsgi", _asgi_magic_wsgi,
+            "asgi_magic.__main__", note="40 threads",
+        ),
+        ServerKind(
+            "uvicorn-wsgi", "uvicorn --interface wsgi (httptools)", _uvicorn_wsgi, "httptools",
+        ),
+        ServerKind(
+            "gunicorn-sync", "gunicorn (sync worker)", _gunicorn("sync"), "gunicorn",
+            note="no keep-alive: a connection per request",
+        ),
+        ServerKind(
+            "gunicorn-gthread", "gunicorn (gthread, 40 threads)", _gunicorn("gthread"),
+            "gunicorn",
+        ),
         ServerKind(
             "granian", "granian (asgi)", _granian, "granian",
             note="Rust server, not a Python one",
@@ -527,7 +603,32 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for k, label, _, _ in upload_apps
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario)}
+    wsgi_servers = ["asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"]
+    wsgi_apps = [
+        ("plain", "plain WSGI callable", "bench.apps.wsgi_hello:app", ()),
+        ("flask", "Flask", "bench.apps.wsgi_hello:flask_app", ("flask",)),
+    ]
+    wsgi = Scenario(
+        "wsgi",
+        "wsgi — one WSGI app on WSGI-capable servers",
+        "req/s",
+        "`GET /` → 200 `Hello, world!` from a plain WSGI callable and from Flask, one worker "
+        "each, wrk -t1, {connections} connections. Reference: asgi_magic --interface wsgi.",
+        tuple(
+            Target(f"wsgi:{a}:{s}", s, app, needs, (hello_check,))
+            for a, _, app, needs in wsgi_apps
+            for s in wsgi_servers
+        ),
+        tuple(
+            Row(
+                f"wsgi:{a}:{s}", SERVERS[s].label, group, "wrk",
+                reference=s == "asgi_magic-wsgi", note=SERVERS[s].note,
+            )
+            for a, group, _, _ in wsgi_apps
+            for s in wsgi_servers
+        ),
+    )  # fmt: skip
+    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario, wsgi)}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -755,7 +856,9 @@ def running(
             _kill_group(server.proc)
 
 
-def run_scenario(scenario: Scenario, args: argparse.Namespace, env: dict[str, str]) -> str:
+def run_scenario(
+    scenario: Scenario, args: argparse.Namespace, env: dict[str, str]
+) -> tuple[str, dict[str, object]]:
     print(f"\n== {scenario.name}: {scenario.title}", flush=True)
     results = [
         RowResult(r.label, r.group, reference=r.reference, note=r.note) for r in scenario.rows
@@ -785,7 +888,8 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, env: dict[str, st
                     flush=True,
                 )
     intro = scenario.intro.replace("{connections}", str(args.connections))
-    return render_table(scenario.title, scenario.unit, results, intro)
+    table = render_table(scenario.title, scenario.unit, results, intro)
+    return table, scenario_json(scenario.name, scenario.title, scenario.unit, results)
 
 
 def _versions() -> str:
@@ -807,15 +911,24 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _machine() -> str:
+    return (
+        f"{os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, {_versions()}"
+    )
+
+
+def _command() -> str:
+    return " ".join(["bench/run.py", *sys.argv[1:]])
+
+
 def header(args: argparse.Namespace) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return (
         f"## asgi_magic benchmark — {stamp}\n\n"
-        f"{os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
-        f"{_versions()}.\n"
+        f"{_machine()}.\n"
         f"Servers pinned to CPU {SERVER_CPU}, load generator to CPU {LOAD_CPU}; one worker "
         f"each; {args.rounds} round(s) of {args.duration:g} s, interleaved; medians shown. "
-        f"Command: `{' '.join(['bench/run.py', *sys.argv[1:]])}`.\n"
+        f"Command: `{_command()}`.\n"
     )
 
 
@@ -883,9 +996,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_signal)
     started = time.monotonic()
     tables: list[str] = []
+    data: list[dict[str, object]] = []
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         for scenario in selected:
-            tables.append(run_scenario(scenario, args, env))
+            table, scenario_data = run_scenario(scenario, args, env)
+            tables.append(table)
+            data.append(scenario_data)
     except KeyboardInterrupt:
         print("\nbench: interrupted; partial results below.", file=sys.stderr)
     finally:
@@ -895,8 +1012,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report += f"\nTotal time: {time.monotonic() - started:.0f} s.\n"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
+    json_path = args.output.with_suffix(".json")
+    json_path.write_text(results_json(stamp, _machine(), _command(), data))
     print("\n" + report)
-    print(f"bench: written to {args.output}")
+    print(f"bench: written to {args.output} and {json_path} (chart: bench/chart.py {json_path})")
     return 0
 
 

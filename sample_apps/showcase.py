@@ -29,9 +29,14 @@ STATIC_DIRECTORY = Path(__file__).parent / "static"
 FEATURES = [
     ("hello", "Hello, raw ASGI", "an app with no framework at all", "hello.py"),
     ("todos", "To-do JSON API", "CRUD with dynamic routes and JSON", "todo_api.py"),
-    ("uploads", "File uploads", "multipart form, listing, downloads", "uploads.py"),
+    ("uploads", "File uploads", "multipart form with a CSRF token, downloads", "uploads.py"),
     ("site", "Static site", "StaticFiles with html=True", "static_site.py"),
-    ("session", "Log in", "signed-cookie sessions, regenerate on login", "sessions_login.py"),
+    (
+        "session",
+        "Log in",
+        "sessions, Jinja2 templates, CSRF tokens and flash messages",
+        "sessions_login.py",
+    ),
     ("chat", "Chat rooms", "WebSocket rooms with the broadcast helper", "chat.py"),
     ("clock", "SSE clock", "Server-Sent Events pushed every second", "sse_clock.py"),
     ("cors", "CORS API", "an API other origins may call", "cors_api.py"),

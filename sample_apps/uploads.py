@@ -3,24 +3,29 @@
     asgi-magic sample_apps.uploads:app      # then open http://127.0.0.1:8000/
 
 Uploaded files are written to a private temporary directory (or ``$UPLOAD_DIR``) under a
-sanitised name; the form parser's limits bound how much one request may send.
+sanitised name; the form parser's limits bound how much one request may send. The form
+carries a CSRF token (``CSRFMiddleware`` in its double-submit-cookie mode: this app has
+no session), placed before the file input so it is checked before the files stream in.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
 from asgi_magic.web import (
     App,
+    CSRFMiddleware,
     FileResponse,
     HTMLResponse,
     HTTPException,
     RedirectResponse,
     Request,
     UploadFile,
+    csrf_token,
 )
 from asgi_magic.web.multipart import safe_filename
 
@@ -34,6 +39,7 @@ PAGE = """<!doctype html>
 <body>
 <h1>Uploads</h1>
 <form id="upload-form" method="post" action="{action}" enctype="multipart/form-data">
+  <input type="hidden" name="csrf_token" value="{token}">
   <input id="file" type="file" name="file" multiple required>
   <button id="upload" type="submit">Upload</button>
 </form>
@@ -98,19 +104,19 @@ def create_app(directory: Path | None = None) -> App:
             action=html.escape(str(request.url_for("upload"))),
             css="/static/css/site.css",
             items=items or "<li><em>nothing uploaded yet</em></li>",
+            token=html.escape(csrf_token(request)),
         )
         return HTMLResponse(page)
 
     @app.post("/upload", name="upload")
     async def upload(request: Request) -> RedirectResponse:
-        form = await request.form(max_files=MAX_FILES_PER_REQUEST, max_part_size=MAX_FILE_SIZE)
+        # max_file_size caps each file part (413 as soon as one passes it, before it
+        # is all on disk); max_part_size would cap only the text fields.
+        form = await request.form(max_files=MAX_FILES_PER_REQUEST, max_file_size=MAX_FILE_SIZE)
         try:
             files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
             if not files:
                 raise HTTPException(400, "choose a file to upload (field 'file')")
-            for file in files:
-                if file.size > MAX_FILE_SIZE:
-                    raise HTTPException(413, f"a file may be at most {MAX_FILE_SIZE} bytes")
             for file in files:
                 await store.save(file)
         finally:
@@ -123,6 +129,9 @@ def create_app(directory: Path | None = None) -> App:
     async def download(name: str) -> FileResponse:
         return FileResponse(store.path_of(name), filename=name)
 
+    # Without UPLOAD_CSRF_SECRET the CSRF cookie is signed with a key made at start-up.
+    secret = os.environ.get("UPLOAD_CSRF_SECRET") or secrets.token_urlsafe(32)
+    app.add_middleware(CSRFMiddleware, secret_key=secret)
     return app
 
 

@@ -180,7 +180,7 @@ def test_rotate_interleaves_rounds() -> None:
 
 def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
-    assert set(scenarios) == {"hello", "framework", "websocket", "static", "upload"}
+    assert set(scenarios) == {"hello", "framework", "websocket", "static", "upload", "wsgi"}
     for scenario in scenarios.values():
         targets = {t.key for t in scenario.targets}
         assert all(t.server in run.SERVERS for t in scenario.targets)
@@ -190,6 +190,8 @@ def test_scenarios_are_consistent() -> None:
             groups[row.group] = groups.get(row.group, 0) + row.reference
         # Exactly one asgi_magic reference per compared group.
         assert set(groups.values()) == {1}, scenario.name
+    wsgi_servers = {t.server for t in scenarios["wsgi"].targets}
+    assert wsgi_servers == {"asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"}
     hello_servers = {t.server for t in scenarios["hello"].targets}
     assert {"asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor"} == (
         hello_servers

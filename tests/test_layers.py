@@ -2,6 +2,8 @@
 
 Protocol code (http11/, websocket/) is sans-IO: no asyncio, sockets, TLS or logging.
 The framework (web/) speaks only ASGI: it never imports the server or protocol code.
+The leaf modules (status.py, asgi_types.py) import nothing from asgi_magic, so every
+layer may import them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ FORBIDDEN = {
     ),
     "web": ("asgi_magic.server", "asgi_magic.http11", "asgi_magic.websocket", "uvloop"),
 }
+
+
+# Modules any layer may import: they must import nothing from the package.
+LEAVES = ("status.py", "asgi_types.py")
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -75,12 +81,27 @@ def test_layer_rule(layer: str) -> None:
     assert violations(layer) == []
 
 
+def leaf_violations(leaf: str) -> list[str]:
+    return [
+        f"{leaf} imports {name}"
+        for name in imported_modules(PACKAGE / leaf)
+        if name == "asgi_magic" or name.startswith("asgi_magic.")
+    ]
+
+
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_leaf_modules_import_nothing_from_the_package(leaf: str) -> None:
+    assert (PACKAGE / leaf).is_file()
+    assert leaf_violations(leaf) == []
+
+
 def test_the_checker_can_fail(tmp_path: Path) -> None:
     fake = tmp_path / "asgi_magic"
     (fake / "http11").mkdir(parents=True)
     (fake / "web").mkdir()
     (fake / "http11" / "bad.py").write_text("import asyncio\nfrom ..server import x\n")
     (fake / "web" / "bad.py").write_text("from asgi_magic.server.state import ServerState\n")
+    (fake / "status.py").write_text("from .http11 import ProtocolError\n")
     globals()["PACKAGE"], saved = fake, PACKAGE
     try:
         assert violations("http11") == [
@@ -91,6 +112,10 @@ def test_the_checker_can_fail(tmp_path: Path) -> None:
         assert violations("web") == [
             "asgi_magic/web/bad.py imports asgi_magic.server.state",
             "asgi_magic/web/bad.py imports asgi_magic.server.state.ServerState",
+        ]
+        assert leaf_violations("status.py") == [
+            "status.py imports asgi_magic.http11",
+            "status.py imports asgi_magic.http11.ProtocolError",
         ]
     finally:
         globals()["PACKAGE"] = saved

@@ -9,14 +9,17 @@ from ._errors import ProtocolError
 from ._events import NEED_DATA, PAUSED, Data, EndOfMessage, Event, Request, Sentinel
 from ._parser import Limits, RequestParser
 from ._writer import (
+    FORBIDDEN_TRAILERS,
     ResponseWriter,
     WriterDefaults,
     error_response,
     http_date,
     informational_response,
+    switching_protocols_response,
 )
 
 __all__ = [
+    "FORBIDDEN_TRAILERS",
     "NEED_DATA",
     "PAUSED",
     "Data",
@@ -32,4 +35,5 @@ __all__ = [
     "error_response",
     "http_date",
     "informational_response",
+    "switching_protocols_response",
 ]

@@ -40,9 +40,27 @@ HOST_RE = re.compile(
     rb"(?::[0-9]*)?"
 )
 
+# RFC 9110 §5.6.4: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE, where
+# qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text and
+# quoted-pair = "\\" ( HTAB / SP / VCHAR / obs-text ). No alternative overlaps another,
+# so matching never backtracks.
+_QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+
 # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF; chunk-size = 1*HEXDIG, and
-# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ). We bound the
-# digits (no sign, no "0x", no overflow) and let extensions through unparsed but bounded.
-CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;" + _FIELD_VALUE_CLASS + rb"*)?")
+# RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# with chunk-ext-name = token and chunk-ext-val = token / quoted-string. BWS (RFC 9110
+# §5.6.3) is whitespace a recipient must accept and remove; nothing else may follow the
+# size (no trailing whitespace, no empty name: ``2;\r\n`` is refused). Extensions
+# are checked and then ignored (§7.1.1: a recipient MUST ignore unrecognised ones);
+# their length is bounded by the parser. One regex, one C pass per chunk line; a
+# token stops at the ``;``, ``=``, ``"`` or whitespace that may follow it, so this never
+# backtracks either.
+_BWS = rb"[ \t]*"
+CHUNK_EXT = (
+    rb"(?:" + _BWS + rb";" + _BWS + _TCHAR_CLASS + rb"+"
+    rb"(?:" + _BWS + rb"=" + _BWS + rb"(?:" + _TCHAR_CLASS + rb"+|" + _QUOTED_STRING + rb"))?)*"
+)
+CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)" + CHUNK_EXT)
+CHUNK_EXT_RE = re.compile(CHUNK_EXT)
 
 DIGITS_RE = re.compile(rb"[0-9]+")

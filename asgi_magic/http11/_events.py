@@ -35,6 +35,9 @@ class Request:
     """Declared body length; None for chunked bodies or when no body framing was sent."""
     chunked: bool = False
     """The body uses the chunked transfer coding."""
+    te_trailers: bool = False
+    """HTTP/1.1 and ``TE`` lists ``trailers`` (RFC 9110 §10.1.4): the client accepts
+    trailer fields in a chunked response (pass it to ``ResponseWriter``)."""
 
 
 @dataclass(slots=True)
@@ -59,6 +62,10 @@ class Sentinel(Enum):
 
 
 NEED_DATA = Sentinel.NEED_DATA
+"""``RequestParser.next_event()`` needs more bytes: ``feed()`` them, then ask again."""
 PAUSED = Sentinel.PAUSED
+"""A whole request was parsed: answer it, then call ``start_next_cycle()``."""
 
 Event = Request | Data | EndOfMessage
+"""What ``RequestParser.next_event()`` returns besides the ``NEED_DATA`` / ``PAUSED``
+sentinels: a request head, then its body in ``Data`` pieces, then ``EndOfMessage``."""

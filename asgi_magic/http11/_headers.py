@@ -11,7 +11,7 @@ Headers = list[tuple[bytes, bytes]]
 
 # The fields whose values the parser itself must interpret (framing, routing, upgrade).
 SPECIAL_FIELDS = frozenset(
-    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade", b"te")
 )
 
 # 19 digits would not fit an int64; no sane body is anywhere near 10**18 bytes.

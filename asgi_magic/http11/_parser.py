@@ -58,8 +58,8 @@ DEFAULT_MAX_FIELDS = 100
 # 16 hex digits are 2**64 - 1: more is an overflow attempt, not a chunk (RFC 9112 §7.1
 # asks recipients to anticipate large sizes and guard against overflow).
 DEFAULT_MAX_CHUNK_SIZE_DIGITS = 16
-# Chunk extensions are tolerated but bounded (RFC 9112 §7.1.1: a server ought to limit
-# their total length); beyond this → 400.
+# Chunk extensions are checked against their grammar and then ignored, and bounded
+# (RFC 9112 §7.1.1: a server ought to limit their total length); beyond this → 400.
 DEFAULT_MAX_CHUNK_EXT = 4096
 # The trailer section of a chunked body → 431.
 DEFAULT_MAX_TRAILER_SIZE = 16 * 1024
@@ -343,6 +343,7 @@ class RequestParser:
         connection: tuple[bytes, ...] = ()
         expect: tuple[bytes, ...] = ()
         upgrades: tuple[bytes, ...] = ()
+        te: tuple[bytes, ...] = ()
         field_lines = lines[1:]
         found = list(map(_LINE_CACHE_GET, field_lines))
         index = -1
@@ -370,8 +371,10 @@ class RequestParser:
                     transfer_encodings += (value,)
                 elif lname == b"expect":
                     expect += (value,)
-                else:
+                elif lname == b"upgrade":
                     upgrades += (value,)
+                else:
+                    te += (value,)
             elif len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
                 if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
                     _LINE_CACHE.clear()  # bounded: start over rather than grow
@@ -445,6 +448,7 @@ class RequestParser:
 
         upgrade: bytes | None = None
         expect_continue = False
+        te_trailers = False
         if http11:
             # RFC 9110 §7.8: Upgrade is only meaningful when Connection lists it; a
             # server MUST ignore Upgrade in an HTTP/1.0 request.
@@ -453,6 +457,12 @@ class RequestParser:
             # RFC 9110 §10.1.1: a server MUST ignore 100-continue in an HTTP/1.0 request.
             if expect and b"100-continue" in comma_list(expect):
                 expect_continue = True
+            # RFC 9110 §10.1.4: TE = #t-codings; "trailers" says the client accepts
+            # trailer fields in a chunked response. (An HTTP/1.0 response is never
+            # chunked, RFC 9112 §7.1, so it can carry none.) The Connection: TE that a
+            # sender MUST add (RFC 9110 §10.1.4) is not required of the client here.
+            if te and b"trailers" in comma_list(te):
+                te_trailers = True
 
         return Request(
             method,
@@ -467,6 +477,7 @@ class RequestParser:
             upgrade,
             content_length,
             chunked,
+            te_trailers,
         )
 
     # -- body ------------------------------------------------------------------------
@@ -545,7 +556,7 @@ class RequestParser:
             return
         match = CHUNK_SIZE_RE.fullmatch(buf, pos, line_end)
         if match is None:
-            raise ProtocolError(400, "invalid chunk size line")
+            raise ProtocolError(400, _chunk_line_error(buf[pos:line_end]))
         digits = match.group(1)
         if len(digits) > lim.max_chunk_size_digits:
             raise ProtocolError(400, "chunk size too large")
@@ -608,6 +619,15 @@ def _absolute_form(target: bytes) -> tuple[bytes, bytes, bytes]:
         raise ProtocolError(400, "fragment in request target")
     # RFC 9112 §3.3: an empty path in the target is "/" for the effective URI.
     return path or b"/", query, authority
+
+
+def _chunk_line_error(line: bytes) -> str:
+    """Say what is wrong with a chunk line that failed ``CHUNK_SIZE_RE`` (slow path)."""
+    digits = line.rstrip(b' \t;="').split(b";", 1)[0].rstrip(b" \t")
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        return "invalid chunk size"
+    # RFC 9112 §7.1.1: the size was fine, what follows it is not a chunk-ext.
+    return "invalid chunk extension"
 
 
 def _request_line_error(line: bytes) -> ProtocolError:

@@ -30,7 +30,7 @@ from enum import IntEnum
 from typing import Any, BinaryIO, Protocol
 
 from asgi_magic import http11
-from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.access_log import STATUS_CLIENT_CLOSED, AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected, app_error
 from asgi_magic.server.flow_control import FlowControl, Waiters
 
@@ -230,6 +230,8 @@ class HTTPCycle:
 
     def connection_lost(self) -> None:
         self.peer_gone = True
+        if self.response is not _COMPLETE:
+            self._log(closed_early=True)  # written now, even if the app never returns
         self._wake()
 
     def drain_notice(self) -> None:
@@ -274,7 +276,7 @@ class HTTPCycle:
         except asyncio.CancelledError:
             # Forced shutdown: the connection is being torn down by the server.
             if self.response is not _COMPLETE:
-                self._log(self.status or 500, closed_early=True)
+                self._log(closed_early=True)
                 self.owner.abort()
             raise
         except BaseException as exc:
@@ -311,7 +313,7 @@ class HTTPCycle:
             return
         # The head is out (or nobody is listening): the only honest signal left is
         # closing the connection; the log says the response was cut short.
-        self._log(self.status or 500, closed_early=True)
+        self._log(closed_early=True)
         self.owner.abort()
 
     def _end_after_drain(self) -> None:
@@ -319,13 +321,7 @@ class HTTPCycle:
         end it as cleanly as its framing allows, so the client reconnects elsewhere."""
         if self.response is _NOT_STARTED:
             # RFC 9110 §15.6.4: 503, the server cannot serve this now; it closes.
-            self.status = 503
-            self.writer = None
-            self._head = None
-            data = self.owner.error_response(503, "Service Unavailable")
-            self.owner.write(data)
-            self.bytes_sent = len(data)
-            self._finish()
+            self.send_error(503, "Service Unavailable")
             return
         writer = self.writer
         assert writer is not None
@@ -334,7 +330,7 @@ class HTTPCycle:
             # short of its Content-Length cannot end well and the framer refuses.
             tail = writer.body(b"", False)
         except _ProtocolError:
-            self._log(self.status, closed_early=True)
+            self._log(closed_early=True)
             self.owner.abort()
             return
         head = self._head
@@ -342,16 +338,19 @@ class HTTPCycle:
             self._head = None
             tail = head + tail
         self.owner.write(tail)
-        self.bytes_sent += len(tail)
         self._finish()
 
     def _send_500(self) -> None:
-        self.status = 500
+        self.send_error(500, "Internal Server Error")
+
+    def send_error(self, status: int, reason: str) -> None:
+        """Answer for the app, before its response started: a whole response that
+        closes the connection (500 for a failed app, 503 from ``--timeout-app`` or a
+        shutdown). The exchange is then complete; the app's later sends raise."""
+        self.status = status
         self.writer = None  # no writer: the connection closes after this response
         self._head = None
-        data = self.owner.error_response(500, "Internal Server Error")
-        self.owner.write(data)
-        self.bytes_sent = len(data)
+        self.owner.write(self.owner.error_response(status, reason))
         self._finish()
 
     # --- receive -----------------------------------------------------------------
@@ -457,10 +456,9 @@ class HTTPCycle:
                 data = head + data
             else:
                 self.owner.write(head)
-                self.bytes_sent += len(head)
         if data:
             self.owner.write(data)
-            self.bytes_sent += len(data)
+        self.bytes_sent += len(body)
         if not more_body:
             self._finish()
 
@@ -490,7 +488,6 @@ class HTTPCycle:
             if head is not None:
                 self._head = None
                 owner.write(head)
-                self.bytes_sent += len(head)
             if writer.bodiless:
                 # HEAD, 204, 304: the content is not sent, so it is not read either.
                 writer.body(b"", False)
@@ -527,7 +524,7 @@ class HTTPCycle:
                     raise app_error("invalid 'http.response.pathsend'", exc) from None
                 if data:
                     owner.write(data)
-                    self.bytes_sent += len(data)
+                self.bytes_sent += len(chunk)
                 if self.peer_gone:
                     raise ClientDisconnected("the client has disconnected")
                 drain = owner.drain()
@@ -539,7 +536,6 @@ class HTTPCycle:
                 raise app_error("invalid 'http.response.pathsend'", exc) from None
             if tail:
                 owner.write(tail)
-                self.bytes_sent += len(tail)
         finally:
             file.close()
         self._finish()
@@ -547,21 +543,24 @@ class HTTPCycle:
     def _finish(self) -> None:
         self.response = _COMPLETE
         if self._start_time:
-            self._log(self.status, closed_early=False)
+            self._log(closed_early=False)
         self.owner.response_complete(self)
         self._wake()
 
-    def _log(self, status: int, closed_early: bool) -> None:
-        access = self._access
-        if access.enabled:
-            access.log(
-                self.scope,
-                status,
-                self._response_headers,
-                self.bytes_sent,
-                time.perf_counter() - self._start_time,
-                closed_early=closed_early,
-            )
+    def _log(self, closed_early: bool) -> None:
+        """The exchange's one access-log line (499 when no response started)."""
+        start = self._start_time
+        if not start:
+            return  # the log is off, or the line was written
+        self._start_time = 0.0
+        self._access.log(
+            self.scope,
+            self.status if self.response is not _NOT_STARTED else STATUS_CLIENT_CLOSED,
+            self._response_headers,
+            self.bytes_sent,
+            time.perf_counter() - start,
+            closed_early=closed_early,
+        )
 
 
 _SEND_HANDLERS: dict[str, SendHandler] = {

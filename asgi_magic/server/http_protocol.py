@@ -46,7 +46,6 @@ from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.proxy_headers import proxy_for_peer, trust_from_config
 from asgi_magic.server.proxy_protocol import ProxyProtocolError, parse_proxy_header
-from asgi_magic.server.responses import error_response
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.state import ServerState
 
@@ -474,7 +473,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.flow.resume_reading()
 
     def error_response(self, status: int, reason: str) -> bytes:
-        return error_response(self.default_headers, self.date_header, status, reason)
+        return http11.error_response(
+            status, reason, defaults=self.default_headers, date_header=self.date_header
+        )
 
     def response_writer(self, cycle: HTTPCycle) -> http11.ResponseWriter:
         request = cycle.request
@@ -833,8 +834,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._client_str(),
             timeout,
         )
-        cycle.status = 503
-        self._fail_request(503, "Service Unavailable")
+        # The access log says 503 (what the client got), and the connection closes.
+        cycle.send_error(503, "Service Unavailable")
         task = cycle.task
         if task is not None:
             task.cancel()

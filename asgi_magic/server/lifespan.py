@@ -14,6 +14,7 @@ from typing import Any
 __all__ = ["Lifespan"]
 
 logger = logging.getLogger("asgi_magic.error")
+TRACE = 5  # --log-level trace (server/logging.py names it)
 
 
 class Lifespan:
@@ -90,10 +91,15 @@ class Lifespan:
             self._shutdown_event.set()
 
     async def _receive(self) -> dict[str, Any]:
-        return await self._receive_queue.get()
+        message = await self._receive_queue.get()
+        if logger.isEnabledFor(TRACE):
+            logger.log(TRACE, "ASGI [lifespan] receive %s", message["type"])
+        return message
 
     async def _send(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if logger.isEnabledFor(TRACE):
+            logger.log(TRACE, "ASGI [lifespan] send %s", kind)
         if kind == "lifespan.startup.complete":
             self._check(not self._startup_event.is_set(), kind)
             self._startup_event.set()

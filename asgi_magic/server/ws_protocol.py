@@ -26,7 +26,6 @@ from asgi_magic.config import Config
 from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
-from asgi_magic.server.responses import error_response
 from asgi_magic.server.scope import ConnectionInfo, websocket_scope
 from asgi_magic.server.state import ServerState
 from asgi_magic.server.ws_session import HandshakeState, WebSocketSession
@@ -145,7 +144,7 @@ class WebSocketProtocol(asyncio.Protocol):
         conn = self.conn
         if conn is None:
             if session.state is HandshakeState.PENDING:
-                session._answer(503, "Service Unavailable")
+                session.answer(503, "Service Unavailable")
             return
         if not conn.close_sent:
             self.close(CloseCode.SERVICE_RESTART, "")
@@ -259,21 +258,28 @@ class WebSocketProtocol(asyncio.Protocol):
     def error_response(
         self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
     ) -> bytes:
-        return error_response(self.defaults, self.config.date_header, status, reason, headers or ())
+        return http11.error_response(
+            status,
+            reason,
+            defaults=self.defaults,
+            date_header=self.config.date_header,
+            headers=headers or (),
+        )
 
     def switching_protocols_head(
         self, subprotocol: str | None, app_headers: list[tuple[bytes, bytes]]
     ) -> bytes:
-        """The 101 head, written by the http11 writer with its validation; raises
-        ``RuntimeError`` for a header the app may not send. Nothing is written yet."""
+        """The 101 head, written by the http11 writer with its validation (the app's
+        copies of handshake fields are dropped); raises ``RuntimeError`` for a header
+        the app may not send. Nothing is written yet."""
         assert self._handshake is not None
-        headers = [
-            *accept_headers(self._handshake, subprotocol, self._deflate_response),
-            *app_headers,
-        ]
-        writer = http11.ResponseWriter(b"GET", "1.1", True, self.defaults, self.config.date_header)
         try:
-            return writer.start(101, headers)
+            return http11.switching_protocols_response(
+                app_headers,
+                self.defaults,
+                self.config.date_header,
+                handshake=accept_headers(self._handshake, subprotocol, self._deflate_response),
+            )
         except http11.ProtocolError as exc:
             raise RuntimeError(f"invalid header in 'websocket.accept': {exc.reason}") from None
 

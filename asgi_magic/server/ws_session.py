@@ -37,17 +37,6 @@ __all__ = ["HandshakeState", "WebSocketSession"]
 
 error_logger = logging.getLogger("asgi_magic.error")
 
-# RFC 6455 §4.2.2: these fields answer the handshake; the app may not set them.
-_HANDSHAKE_FIELDS = frozenset(
-    (
-        b"sec-websocket-accept",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-        b"upgrade",
-        b"connection",
-    )
-)
-
 
 class HandshakeState(Enum):
     PENDING = "pending"
@@ -151,7 +140,7 @@ class WebSocketSession:
         state = self.state
         protocol = self.protocol
         if state is _PENDING:
-            self._answer(500, "Internal Server Error")
+            self.answer(500, "Internal Server Error")
         elif state is _ACCEPTED:
             # 1011 (RFC 6455 §7.4.1): the server hit a condition it cannot handle.
             protocol.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL, "")
@@ -165,7 +154,7 @@ class WebSocketSession:
         if access.enabled and self.status:
             access.log(self.scope, self.status, (), 0, time.perf_counter() - self._start)
 
-    def _answer(self, status: int, reason: str) -> None:
+    def answer(self, status: int, reason: str) -> None:
         """A final HTTP answer instead of the handshake (403, 500, 503 …)."""
         self.state = _ANSWERED
         self.status = status
@@ -213,7 +202,7 @@ class WebSocketSession:
                 self._accept(message)
             elif mtype == "websocket.close":
                 # www.rst: close before accept → HTTP 403 Forbidden.
-                self._answer(403, "Forbidden")
+                self.answer(403, "Forbidden")
             elif mtype == "websocket.http.response.start":
                 self._deny_start(message)
             else:
@@ -235,12 +224,9 @@ class WebSocketSession:
         if subprotocol is not None and subprotocol not in self.handshake.subprotocols:
             # RFC 6455 §4.2.2: the server selects one of the values the client offered.
             raise RuntimeError(f"subprotocol {subprotocol!r} was not offered by the client")
-        app_headers = []
         try:
-            for name, value in message.get("headers", ()):
-                if bytes(name).lower() not in _HANDSHAKE_FIELDS:
-                    app_headers.append((name, value))
-        except (TypeError, ValueError):
+            app_headers = list(message.get("headers", ()))
+        except TypeError:
             raise RuntimeError("websocket.accept headers must be pairs of bytes") from None
         # Validated by the http11 writer like any response head (RFC 9110 §5.5: no CR,
         # LF or NUL; names are tokens); nothing changes unless it succeeds.
@@ -257,9 +243,7 @@ class WebSocketSession:
             raise RuntimeError("'websocket.http.response.start' needs a 'status'") from None
         writer = protocol.denial_writer()
         try:
-            # RFC 9110 §15 via the writer: a final status (1xx and 101 refused).
-            if type(status) is not int or status < 200:
-                raise http11.ProtocolError(500, f"invalid status {status!r}")
+            # The writer checks the status (RFC 9110 §15: final, 200..599) and fields.
             head = writer.start(status, message.get("headers", ()))
         except http11.ProtocolError as exc:
             raise app_error("invalid 'websocket.http.response.start'", exc) from None

@@ -65,11 +65,29 @@ __all__ = [
 
 # --- features ---
 # (FILES and MIDDLEWARE engineers: add `from .x import Y` lines and `__all__ += [...]` here)
+from .authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    AuthenticationMiddleware,
+    BaseUser,
+    SimpleUser,
+    UnauthenticatedUser,
+    requires,
+)
 from .broadcast import Broadcast, Event, Subscriber
+from .compression import CompressionMiddleware
+from .conditional import ConditionalGetMiddleware
 from .cors import CORSMiddleware
+from .csrf import CSRFMiddleware, csrf_exempt, csrf_token
+from .endpoints import HTTPEndpoint, WebSocketEndpoint
+from .exceptions import RequestValidationError
+from .flash import flash, get_flashed_messages
 from .gzip import GZipMiddleware
 from .hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from .multipart import UploadFile, safe_filename
+from .params import Cookie, Header, Query
+from .routing import Host
 from .sessions import (
     MemorySessionBackend,
     RedisSessionBackend,
@@ -83,6 +101,7 @@ from .staticfiles import FileResponse, StaticFiles
 __all__ += [
     "Broadcast",
     "CORSMiddleware",
+    "CompressionMiddleware",
     "Event",
     "EventSourceResponse",
     "GZipMiddleware",
@@ -97,4 +116,27 @@ __all__ += [
     "TrustedHostMiddleware",
 ]
 __all__ += ["FileResponse", "StaticFiles", "UploadFile", "safe_filename"]
+__all__ += [
+    "Cookie",
+    "HTTPEndpoint",
+    "Header",
+    "Host",
+    "Query",
+    "RequestValidationError",
+    "WebSocketEndpoint",
+    "AuthCredentials",
+    "AuthenticationBackend",
+    "AuthenticationError",
+    "AuthenticationMiddleware",
+    "BaseUser",
+    "CSRFMiddleware",
+    "ConditionalGetMiddleware",
+    "SimpleUser",
+    "UnauthenticatedUser",
+    "csrf_exempt",
+    "csrf_token",
+    "flash",
+    "get_flashed_messages",
+    "requires",
+]
 # --- end features ---

@@ -219,7 +219,15 @@ class MultipartParser:
                 if end == -1:
                     if _BARE_LF_RE.search(buf, max(pos, start - 1)):
                         raise MultipartError(400, "bare LF in multipart part headers")
-                    if len(buf) - pos > self._max_header_size:
+                    # The bytes held may end with the start of the "\r\n\r\n" that
+                    # closes the block; they are not part of it, so they must not
+                    # count (else the verdict would depend on where the body split).
+                    trailing = 0
+                    for tail in (b"\r\n\r", b"\r\n", b"\r"):
+                        if buf.endswith(tail, pos):
+                            trailing = len(tail)
+                            break
+                    if len(buf) - pos - trailing > self._max_header_size:
                         raise MultipartError(413, "multipart part headers too large")
                     self._hscan = len(buf) - pos
                     break

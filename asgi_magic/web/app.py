@@ -17,8 +17,9 @@ from .middleware import (
     Middleware,
     ServerErrorMiddleware,
 )
+from .requests import BODY_LIMIT_KEY
 from .responses import Response
-from .routing import BaseRoute, Mount, Router, URLPath
+from .routing import BaseRoute, Host, Mount, Router, URLPath, is_endpoint_class
 
 __all__ = ["App"]
 
@@ -41,7 +42,11 @@ class App:
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         lifespan: Lifespan | None = None,
         redirect_slashes: bool = True,
+        max_body_size: int | None = None,
     ) -> None:
+        """``max_body_size``: the most bytes any request body may have (413 beyond,
+        from ``request.body()``, ``json()``, ``stream()`` and ``form()``); a route's
+        own ``max_body_size`` replaces it. None (the default): no app-wide limit."""
         if lifespan is not None and (on_startup or on_shutdown):
             raise ValueError("use either lifespan= or on_startup/on_shutdown, not both")
         self.debug = debug
@@ -52,6 +57,9 @@ class App:
         self.on_startup_handlers: list[Callable[[], Any]] = list(on_startup or [])
         self.on_shutdown_handlers: list[Callable[[], Any]] = list(on_shutdown or [])
         self.lifespan_context = lifespan
+        if max_body_size is not None and max_body_size < 0:
+            raise ValueError("max_body_size must be >= 0 bytes")
+        self.max_body_size = max_body_size
         self.middleware_stack: Any = None
 
     # --- the stack --------------------------------------------------------------------
@@ -68,13 +76,18 @@ class App:
                 handlers[key] = value
         exceptions = ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
         if not self.user_middleware:
-            return ServerErrorMiddleware(
+            stack: Any = ServerErrorMiddleware(
                 self.router, handler=error_handler, debug=self.debug, exceptions=exceptions
             )
-        app: Any = exceptions
-        for cls, args, kwargs in reversed(self.user_middleware):
-            app = cls(app, *args, **kwargs)
-        return ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
+        else:
+            app: Any = exceptions
+            for cls, args, kwargs in reversed(self.user_middleware):
+                app = cls(app, *args, **kwargs)
+            stack = ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
+        if self.max_body_size is not None:
+            # only an app with a limit pays for it
+            stack = _BodyLimit(stack, self.max_body_size)
+        return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
@@ -141,6 +154,7 @@ class App:
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> None:
         self.router.add_route(
             path,
@@ -149,6 +163,7 @@ class App:
             name=name,
             include_in_schema=include_in_schema,
             response_class=response_class,
+            max_body_size=max_body_size,
         )
 
     def route(
@@ -158,15 +173,21 @@ class App:
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Callable[[F], F]:
         def decorator(func: F) -> F:
+            if methods is None and not is_endpoint_class(func):
+                default: Collection[str] | None = ["GET"]
+            else:
+                default = methods  # an HTTPEndpoint answers the verbs it defines
             self.add_route(
                 path,
                 func,
-                methods=methods if methods is not None else ["GET"],
+                methods=default,
                 name=name,
                 include_in_schema=include_in_schema,
                 response_class=response_class,
+                max_body_size=max_body_size,
             )
             return func
 
@@ -178,24 +199,64 @@ class App:
         return self.route(path, ["GET"], name=name, response_class=response_class)
 
     def post(
-        self, path: str, name: str | None = None, response_class: type[Response] | None = None
+        self,
+        path: str,
+        name: str | None = None,
+        response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Callable[[F], F]:
-        return self.route(path, ["POST"], name=name, response_class=response_class)
+        return self.route(
+            path,
+            ["POST"],
+            name=name,
+            response_class=response_class,
+            max_body_size=max_body_size,
+        )
 
     def put(
-        self, path: str, name: str | None = None, response_class: type[Response] | None = None
+        self,
+        path: str,
+        name: str | None = None,
+        response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Callable[[F], F]:
-        return self.route(path, ["PUT"], name=name, response_class=response_class)
+        return self.route(
+            path,
+            ["PUT"],
+            name=name,
+            response_class=response_class,
+            max_body_size=max_body_size,
+        )
 
     def patch(
-        self, path: str, name: str | None = None, response_class: type[Response] | None = None
+        self,
+        path: str,
+        name: str | None = None,
+        response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Callable[[F], F]:
-        return self.route(path, ["PATCH"], name=name, response_class=response_class)
+        return self.route(
+            path,
+            ["PATCH"],
+            name=name,
+            response_class=response_class,
+            max_body_size=max_body_size,
+        )
 
     def delete(
-        self, path: str, name: str | None = None, response_class: type[Response] | None = None
+        self,
+        path: str,
+        name: str | None = None,
+        response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Callable[[F], F]:
-        return self.route(path, ["DELETE"], name=name, response_class=response_class)
+        return self.route(
+            path,
+            ["DELETE"],
+            name=name,
+            response_class=response_class,
+            max_body_size=max_body_size,
+        )
 
     def add_websocket_route(
         self, path: str, endpoint: Callable[..., Any], name: str | None = None
@@ -208,6 +269,14 @@ class App:
             return func
 
         return decorator
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Starlette's name for :meth:`websocket`; takes a handler or a WebSocketEndpoint."""
+        return self.websocket(path, name=name)
+
+    def host(self, host: str, app: Any, name: str | None = None) -> Host:
+        """Serve ``app`` for requests whose Host matches ``host`` (see ``routing.Host``)."""
+        return self.router.host(host, app, name=name)
 
     def mount(self, path: str, app: Any, name: str | None = None) -> Mount:
         return self.router.mount(path, app, name=name)
@@ -270,6 +339,20 @@ class App:
                 await send({"type": "lifespan.startup.failed", "message": text})
             raise
         await send({"type": "lifespan.shutdown.complete"})
+
+
+class _BodyLimit:
+    """Put the app-wide body limit in the scope, where ``Request`` reads it."""
+
+    __slots__ = ("app", "limit")
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[BODY_LIMIT_KEY] = self.limit
+        await self.app(scope, receive, send)
 
 
 async def _maybe_await(func: Callable[[], Any]) -> None:

@@ -33,8 +33,12 @@ _DEFAULT_QUEUE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One published message, as a subscriber receives it."""
+
     channel: str
+    """The channel it was published on."""
     message: str
+    """The message text, exactly as given to ``Broadcast.publish``."""
 
 
 class Subscriber:
@@ -183,10 +187,13 @@ class Broadcast:
         self._connected = False
 
     async def connect(self) -> None:
+        """Connect the backend. With Redis, an unreachable server raises here (the
+        client's connection error), at startup rather than at the first publish."""
         await self._backend.connect(self._deliver)
         self._connected = True
 
     async def disconnect(self) -> None:
+        """Disconnect the backend and end every open ``async for`` over a subscriber."""
         self._connected = False
         await self._backend.disconnect()
         # End every open `async for` so no consumer waits forever.
@@ -210,6 +217,9 @@ class Broadcast:
                 subscriber._put(event)
 
     async def publish(self, channel: str, message: str) -> None:
+        """Send ``message`` to every subscriber of ``channel`` (in every process, with
+        Redis). ``RuntimeError`` when not connected, ``TypeError`` when ``message`` is
+        not a ``str``. Delivery is at most once: see ``Subscriber`` for slow readers."""
         if not self._connected:
             raise RuntimeError("Broadcast is not connected: use `async with broadcast:`")
         if not isinstance(message, str):
@@ -218,6 +228,10 @@ class Broadcast:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
+        """``async with broadcast.subscribe(channel) as subscriber:`` — a ``Subscriber``
+        that receives every message published on ``channel`` from the moment the block
+        is entered (with Redis, once the server has confirmed the subscription), until
+        it is left. ``RuntimeError`` when not connected."""
         if not self._connected:
             raise RuntimeError("Broadcast is not connected: use `async with broadcast:`")
         subscriber = Subscriber(channel, self.max_queue_size)

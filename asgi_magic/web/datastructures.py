@@ -7,9 +7,10 @@ carry obs-text, so latin-1 never fails and round-trips exactly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "URL",
@@ -20,6 +21,7 @@ __all__ = [
     "MutableHeaders",
     "QueryParams",
     "State",
+    "url_path_from_scope",
 ]
 
 V = TypeVar("V")
@@ -144,15 +146,51 @@ def _valid_host(host: str) -> bool:
     return True
 
 
+# RFC 3986 §3.3: the characters a path may carry verbatim (pchar and "/"); everything
+# else, "?", "#" and "%" among them, is percent-encoded when a decoded path is re-quoted.
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+# Bytes that must not appear verbatim in a raw path or query we put into a URL.
+_UNSAFE_URI_BYTES = re.compile(rb"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
+
+
+def _escape_unsafe(raw: bytes) -> str:
+    return _UNSAFE_URI_BYTES.sub(lambda m: b"%%%02X" % m.group()[0], raw).decode("ascii")
+
+
+def url_path_from_scope(scope: Mapping[str, Any]) -> str:
+    """The request path (``root_path`` included) as it goes into a URL: percent-encoded.
+
+    ``path`` is decoded (asgiref www.rst), so joining it into a URL would turn an encoded
+    ``%3F`` or ``%23`` into a query or fragment. The raw bytes the client sent are used
+    when they decode to ``path`` (so ``%2F`` stays ``%2F``); otherwise ``path`` is
+    re-quoted (RFC 3986 §2.1).
+    """
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    # asgiref www.rst: `path` already includes `root_path` (Starlette >= 0.35 and uvicorn
+    # agree), so the root path is only prepended when the server did not do it.
+    prefix = ""
+    if root_path and not path.startswith(root_path):
+        prefix = root_path
+        path = root_path + path
+    raw = scope.get("raw_path")
+    if raw:
+        raw = bytes(raw).partition(b"?")[0]
+        try:
+            decoded = unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            decoded = None
+        if decoded == path:
+            return _escape_unsafe(raw)
+        if prefix and decoded is not None and prefix + decoded == path:
+            return quote(prefix, safe=_PATH_SAFE) + _escape_unsafe(raw)
+    return quote(path, safe=_PATH_SAFE)
+
+
 def _url_from_scope(scope: Mapping[str, Any]) -> str:
     scheme = scope.get("scheme", "http")
     server = scope.get("server")
-    path = scope.get("path", "")
-    root_path = scope.get("root_path", "")
-    # asgiref www.rst: `path` already includes `root_path` (Starlette >= 0.35 and uvicorn
-    # agree), so the root path is only prepended when the server did not do it.
-    if root_path and not path.startswith(root_path):
-        path = root_path + path
+    path = url_path_from_scope(scope)
     query_string = scope.get("query_string", b"")
     host = None
     for key, value in scope.get("headers", ()):
@@ -173,7 +211,7 @@ def _url_from_scope(scope: Mapping[str, Any]) -> str:
         else:
             url = f"{scheme}://{host}{path}"
     if query_string:
-        url += "?" + query_string.decode("latin-1")
+        url += "?" + _escape_unsafe(bytes(query_string))
     return url
 
 

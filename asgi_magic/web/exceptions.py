@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import http
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["HTTPException", "WebSocketException"]
+__all__ = ["HTTPException", "RequestValidationError", "WebSocketException"]
 
 
 class HTTPException(Exception):
@@ -37,6 +38,24 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class RequestValidationError(HTTPException):
+    """A handler parameter was missing or could not be converted: a 422 (RFC 9110
+    §15.5.21) whose JSON body lists every problem in FastAPI's shape::
+
+        {"detail": [{"loc": ["query", "page"], "msg": "...", "type": "int_parsing"}]}
+
+    ``errors`` is that list; register an exception handler for this class to change
+    the response.
+    """
+
+    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
+        super().__init__(422)
+        self.errors = list(errors)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(errors={self.errors!r})"
 
 
 class WebSocketException(Exception):

@@ -18,7 +18,7 @@ from typing import Any
 
 from ._concurrency import run_in_threadpool
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .exceptions import HTTPException, WebSocketException
+from .exceptions import HTTPException, RequestValidationError, WebSocketException
 from .requests import ClientDisconnect, Request
 from .responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from .websockets import WebSocket
@@ -64,6 +64,8 @@ def _wants_json(scope: Scope) -> bool:
 def http_exception_response(scope: Scope, exc: HTTPException) -> Response:
     """The default response for an HTTPException: text, or JSON if the client asks."""
     status = exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return JSONResponse({"detail": exc.errors}, status_code=422, headers=exc.headers)
     if status in (204, 304) or status < 200:
         return Response(status_code=status, headers=exc.headers)
     if _wants_json(scope):
@@ -356,10 +358,17 @@ class HTTPFunctionMiddleware:
                     return
                 await queue.put(message)
 
+            async def pending_receive() -> Message:
+                # body messages req.is_disconnected() read early go downstream first
+                if req._pending:
+                    return req._pending.pop(0)
+                return await receive()
+
             async def run() -> None:
                 consumed = req._stream_consumed or req._body is not None
+                inner_receive = pending_receive if req._pending else receive
                 try:
-                    await app(scope, downstream_receive if consumed else receive, inner_send)
+                    await app(scope, downstream_receive if consumed else inner_receive, inner_send)
                 except asyncio.CancelledError:
                     raise  # nobody reads the queue any more: do not wait on it
                 except BaseException:

@@ -83,6 +83,7 @@ class UploadFile:
 
     @property
     def content_type(self) -> str:
+        """The part's media type, ``text/plain`` when it sent none."""
         # RFC 7578 §4.4: a part without Content-Type defaults to text/plain.
         value: str = self.headers.get("content-type", "text/plain")
         return value
@@ -92,6 +93,7 @@ class UploadFile:
         return not getattr(self.file, "_rolled", True)
 
     async def write(self, data: bytes) -> None:
+        """Append ``data``; the file moves from memory to disk past the spool size."""
         if self._in_memory and self.size + len(data) <= self._max_spool_size:
             self.file.write(data)
         else:
@@ -106,17 +108,22 @@ class UploadFile:
         self.size += total
 
     async def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the current position (all of the rest with -1);
+        run in a worker thread once the file is on disk."""
         if self._in_memory:
             return self.file.read(size)
         return await asyncio.to_thread(self.file.read, size)
 
     async def seek(self, offset: int) -> None:
+        """Move to byte ``offset`` from the start."""
         if self._in_memory:
             self.file.seek(offset)
         else:
             await asyncio.to_thread(self.file.seek, offset)
 
     async def close(self) -> None:
+        """Close the file (a temporary file on disk is deleted); done for you after
+        the response."""
         if self._in_memory:
             self.file.close()
         else:

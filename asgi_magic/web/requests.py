@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from http.cookies import _unquote
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
-from urllib.parse import parse_qsl
 
 from ._types import Message, Receive, Scope, Send
 from .datastructures import URL, FormData, Headers, QueryParams, State
@@ -29,6 +29,21 @@ except ImportError:  # pragma: no cover - depends on the install
     _json_loads = json.loads
 
 __all__ = ["Address", "ClientDisconnect", "HTTPConnection", "Request", "cookie_parser"]
+
+logger = logging.getLogger("asgi_magic.web")
+
+#: The scope key holding the body limit in bytes (set by ``App(max_body_size=...)``
+#: and by a route's ``max_body_size``); absent means no limit.
+BODY_LIMIT_KEY = "asgi_magic.max_body_size"
+#: An urlencoded form is held in memory: its default cap (bytes) when the caller gives
+#: none. Browsers send files as multipart, so a real urlencoded form is small.
+DEFAULT_FORM_MAX_BODY = 2 * 1024 * 1024
+
+
+def _body_too_large(limit: int) -> HTTPException:
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("request body refused: over the %d-byte limit", limit)
+    return HTTPException(413, f"Request body too large (maximum {limit} bytes)")
 
 
 class Address(NamedTuple):
@@ -125,6 +140,7 @@ class HTTPConnection(Mapping[str, Any]):
         scope["path"] = root if root.endswith("/") else root + "/"
         scope["root_path"] = ""
         scope["query_string"] = b""
+        scope.pop("raw_path", None)  # the raw bytes are the request's path, not `root`
         return URL(scope=scope)
 
     @property
@@ -167,6 +183,23 @@ class HTTPConnection(Mapping[str, Any]):
         return cast("Session", self.scope["session"])
 
     @property
+    def user(self) -> Any:
+        """The ``BaseUser`` AuthenticationMiddleware set (``UnauthenticatedUser`` when
+        the backend found no credentials)."""
+        assert "user" in self.scope, (
+            "AuthenticationMiddleware must be installed to access request.user"
+        )
+        return self.scope["user"]
+
+    @property
+    def auth(self) -> Any:
+        """The ``AuthCredentials`` (granted scopes) AuthenticationMiddleware set."""
+        assert "auth" in self.scope, (
+            "AuthenticationMiddleware must be installed to access request.auth"
+        )
+        return self.scope["auth"]
+
+    @property
     def state(self) -> State:
         """Per-request state; starts from the lifespan state the server copied in."""
         if self._state is None:
@@ -196,7 +229,15 @@ class HTTPConnection(Mapping[str, Any]):
 
 
 class Request(HTTPConnection):
-    __slots__ = ("_body", "_form", "_is_disconnected", "_receive", "_send", "_stream_consumed")
+    __slots__ = (
+        "_body",
+        "_form",
+        "_is_disconnected",
+        "_pending",
+        "_receive",
+        "_send",
+        "_stream_consumed",
+    )
 
     def __init__(
         self, scope: Scope, receive: Receive = _empty_receive, send: Send = _empty_send
@@ -208,6 +249,8 @@ class Request(HTTPConnection):
         self._stream_consumed = False
         self._is_disconnected = False
         self._form: FormData | None = None
+        # body messages is_disconnected() received early, kept for the body reader
+        self._pending: list[Message] = []
         # a body already read by an outer @app.middleware Request is shared, not re-read
         self._body: bytes | None = self.scope.get("asgi_magic.body")
 
@@ -220,20 +263,38 @@ class Request(HTTPConnection):
         return self._receive
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The body chunk by chunk, as it arrives, without buffering it."""
+        """The body chunk by chunk, as it arrives, without buffering it.
+
+        With a body limit (``App(max_body_size=...)`` or a route's ``max_body_size``)
+        a body over it is refused with ``HTTPException(413)``: at once when
+        Content-Length announces it, else as soon as the bytes received pass it.
+        """
+        limit: int | None = self.scope.get(BODY_LIMIT_KEY)
         if self._body is not None:
+            if limit is not None and len(self._body) > limit:
+                raise _body_too_large(limit)
             yield self._body
             yield b""
             return
         if self._stream_consumed:
             raise RuntimeError("the request body stream was already consumed")
         self._stream_consumed = True
+        pending = self._pending
+        received = 0
+        if limit is not None:
+            declared = self.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise _body_too_large(limit)
         while True:
-            message = await self._receive()
+            message = pending.pop(0) if pending else await self._receive()
             kind = message["type"]
             if kind == "http.request":
                 body = message.get("body", b"")
                 if body:
+                    if limit is not None:
+                        received += len(body)
+                        if received > limit:
+                            raise _body_too_large(limit)
                     yield body
                 if not message.get("more_body", False):
                     break
@@ -243,10 +304,15 @@ class Request(HTTPConnection):
         yield b""
 
     async def body(self) -> bytes:
+        """The whole body (413 over the app's or route's body limit, see ``stream``)."""
         if self._body is None:
             chunks = [chunk async for chunk in self.stream()]
             self._body = b"".join(chunks)
             self.scope["asgi_magic.body"] = self._body
+        else:
+            limit: int | None = self.scope.get(BODY_LIMIT_KEY)
+            if limit is not None and len(self._body) > limit:
+                raise _body_too_large(limit)
         return self._body
 
     async def json(self) -> Any:
@@ -267,10 +333,23 @@ class Request(HTTPConnection):
     ) -> FormData:
         """Parse an urlencoded or multipart body (400 on a malformed form).
 
-        The same limits hold for both encodings: at most ``max_fields`` fields (400),
-        text values of at most ``max_part_size`` bytes (413), and a body of at most
-        ``max_body_size`` bytes (413; an urlencoded body is held in memory, so it is
-        capped at ``max_fields * max_part_size`` when no limit is given).
+        Which parameter caps what:
+
+        - ``max_fields``: text fields (both encodings), 400 beyond;
+        - ``max_files``: file parts (multipart), 400 beyond;
+        - ``max_part_size``: bytes of one *text* field (both encodings), 413 beyond;
+          it does **not** cap files;
+        - ``max_file_size``: bytes of one *file* part (multipart), 413 beyond; None
+          (the default) leaves files unbounded but for ``max_body_size``;
+        - ``max_body_size``: bytes of the whole body, 413 beyond. An urlencoded body
+          is held in memory, so when None it is capped at ``DEFAULT_FORM_MAX_BODY``
+          (2 MiB); a multipart body streams to disk and is then bounded only by the
+          app's or route's body limit, if any.
+
+        An urlencoded body is decoded as browsers encode it (WHATWG URL §5.1): the
+        ``charset`` of the Content-Type (UTF-8 by default), invalid bytes becoming
+        U+FFFD; an unknown charset is a 400. Every limit gives the same verdict
+        however the body was split into network reads.
         """
         if self._form is not None:
             return self._form
@@ -290,33 +369,29 @@ class Request(HTTPConnection):
             )
             self._form = cast(FormData, form)
         elif media_type == "application/x-www-form-urlencoded":
+            from ._urlencoded import FormError, form_charset, parse_urlencoded
+
             if max_body_size is None:
-                max_body_size = max_fields * max_part_size
-            body = await self._read_capped(max_body_size)
+                max_body_size = DEFAULT_FORM_MAX_BODY
             try:
-                pairs = parse_qsl(
-                    body.decode("utf-8"),
-                    keep_blank_values=True,
-                    encoding="utf-8",
-                    errors="strict",
-                    max_num_fields=max_fields,
+                charset = form_charset(content_type)
+                body = await self._read_capped(max_body_size)
+                pairs = parse_urlencoded(
+                    body, charset=charset, max_fields=max_fields, max_part_size=max_part_size
                 )
-            except UnicodeDecodeError:
-                raise HTTPException(400, "Form data is not valid UTF-8") from None
-            except ValueError:
-                raise HTTPException(400, f"Too many form fields (maximum {max_fields})") from None
-            for _, value in pairs:
-                if len(value) > max_part_size:
-                    raise HTTPException(
-                        413, f"Form field too large (maximum {max_part_size} bytes)"
-                    )
+            except FormError as exc:
+                raise HTTPException(exc.status, exc.detail) from None
             self._form = FormData(pairs)
         else:
             self._form = FormData()
         return self._form
 
     async def _read_capped(self, limit: int) -> bytes:
-        """The whole body, refusing (413) to buffer more than ``limit`` bytes."""
+        """The whole body, refusing (413) to buffer more than ``limit`` bytes (nor more
+        than the app's or route's body limit)."""
+        outer: int | None = self.scope.get(BODY_LIMIT_KEY)
+        if outer is not None and outer < limit:
+            limit = outer
         if self._body is not None:
             body = self._body
         else:
@@ -325,12 +400,12 @@ class Request(HTTPConnection):
             async for chunk in self.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise HTTPException(413, f"Request body too large (maximum {limit} bytes)")
+                    raise _body_too_large(limit)
                 chunks.append(chunk)
             body = self._body = b"".join(chunks)
             self.scope["asgi_magic.body"] = body
         if len(body) > limit:
-            raise HTTPException(413, f"Request body too large (maximum {limit} bytes)")
+            raise _body_too_large(limit)
         return body
 
     async def close(self) -> None:
@@ -338,14 +413,21 @@ class Request(HTTPConnection):
             await self._form.close()
 
     async def is_disconnected(self) -> bool:
-        """True once the client has gone; does not wait if it has not."""
-        if not self._is_disconnected:
-            try:
-                message = await asyncio.wait_for(self._receive(), timeout=0.000001)
-            except asyncio.TimeoutError:
-                return False
-            if message.get("type") == "http.disconnect":
-                self._is_disconnected = True
+        """True once the client has gone; does not wait if it has not.
+
+        A body message that arrives instead of the disconnect is kept and handed to
+        ``stream()``/``body()`` later, so polling never loses part of the body.
+        """
+        if self._is_disconnected:
+            return True
+        try:
+            message = await asyncio.wait_for(self._receive(), timeout=0.000001)
+        except asyncio.TimeoutError:
+            return False
+        if message.get("type") == "http.disconnect":
+            self._is_disconnected = True
+        elif message.get("type") == "http.request":
+            self._pending.append(message)
         return self._is_disconnected
 
     async def send_push_promise(self, path: str) -> None:  # pragma: no cover - HTTP/2 only

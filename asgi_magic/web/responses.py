@@ -7,6 +7,7 @@ once in ``__init__`` (no per-send copies, no MutableHeaders unless the user asks
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import functools
 import http
@@ -17,6 +18,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, Union
 from urllib.parse import quote
+
+from asgi_magic.status import is_final
 
 from ._concurrency import iterate_in_threadpool
 from ._types import Receive, Scope, Send
@@ -55,9 +58,63 @@ _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 SameSite = Literal["lax", "strict", "none"]
 
 
+def declared_charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value (RFC 9110 §8.3.2), or None.
+
+    Raises ``ValueError`` for a charset Python has no codec for: a label the body can
+    not be encoded under is a programming error, found when the response is built.
+    """
+    if "charset" not in content_type.lower():
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            value = value.strip().strip('"')
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown charset {value!r} in {content_type!r}") from None
+            return value
+    return None
+
+
+def encode_text(text: str, charset: str) -> bytes:
+    """``text`` encoded under the charset the response declares; a character that
+    charset cannot represent is a ``ValueError`` naming both (never mojibake)."""
+    try:
+        return text.encode(charset)
+    except UnicodeEncodeError as exc:
+        raise _unencodable(exc, charset) from None
+
+
+def _unencodable(exc: UnicodeEncodeError, charset: str) -> ValueError:
+    return ValueError(
+        f"response text cannot be encoded as {charset}: {exc.object[exc.start : exc.end]!r} "
+        f"at position {exc.start}; declare another charset (e.g. utf-8) or pass bytes"
+    )
+
+
 class Response:
+    """One response: ``content`` (str, bytes or None), status, headers, media type.
+
+    Text is encoded with ``charset`` (class attribute, default UTF-8), and the
+    ``Content-Type`` label says the same charset: both come from one place. A charset
+    given in ``media_type`` or in a ``Content-Type`` header (``text/plain;
+    charset=iso-8859-1``) is the one used to encode; a character it cannot encode
+    raises ``ValueError`` when the response is built.
+    """
+
     media_type: str | None = None
     charset = "utf-8"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a subclass whose media_type names a charset encodes with it (once, here)
+        media_type = cls.__dict__.get("media_type")
+        if isinstance(media_type, str):
+            charset = declared_charset(media_type)
+            if charset is not None:
+                cls.charset = charset
 
     def __init__(
         self,
@@ -68,24 +125,46 @@ class Response:
         background: BackgroundTask | None = None,
     ) -> None:
         self.status_code = status_code
-        if media_type is not None:
-            self.media_type = media_type
+        if media_type is not None or headers is not None:
+            self._declare(media_type, headers)
         self.background = background
         self.body = self.render(content)
         self.init_headers(headers)
 
+    def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
+        """Take the media type and the charset the response will be labelled with, so
+        the encoder and the label agree (a Content-Type header wins, as it is sent)."""
+        if media_type is not None:
+            self.media_type = media_type
+            charset = declared_charset(media_type)
+            if charset is not None:
+                self.charset = charset
+        if headers is not None:
+            for key, value in headers.items():
+                if key.lower() == "content-type":
+                    charset = declared_charset(value)
+                    if charset is not None:
+                        self.charset = charset
+
     def render(self, content: Any) -> bytes:
         if content.__class__ is str:
-            return content.encode(self.charset)
+            try:
+                return content.encode(self.charset)
+            except UnicodeEncodeError as exc:
+                raise _unencodable(exc, self.charset) from None
         if content is None:
             return b""
         if isinstance(content, (bytes, memoryview)):
             return bytes(content)
-        return content.encode(self.charset)  # type: ignore[no-any-return]
+        return encode_text(content, self.charset)
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         raw: list[tuple[bytes, bytes]]
         status = self.status_code
+        # RFC 9110 §15: a response's status is a final one, 200..599 (every subclass
+        # builds its headers here, so a bad status fails where the response is made).
+        if (type(status) is not int or not 200 <= status <= 599) and not is_final(status):
+            raise ValueError(f"invalid HTTP status code {status!r}: a final status is 200..599")
         if headers is None and status >= 200 and status not in _NO_BODY_STATUSES:
             # the hot path: two pairs, the content-type value cached per media type
             body = getattr(self, "body", None)
@@ -244,10 +323,16 @@ def _format_expires(expires: datetime | str | int) -> str:
 
 
 class HTMLResponse(Response):
+    """A ``Response`` whose content (``str`` or ``bytes``) is sent as ``text/html;
+    charset=utf-8``. The content is sent as given: escape untrusted text yourself."""
+
     media_type = "text/html"
 
 
 class PlainTextResponse(Response):
+    """A ``Response`` whose content (``str`` or ``bytes``) is sent as ``text/plain;
+    charset=utf-8``; what a handler's returned ``str`` becomes."""
+
     media_type = "text/plain"
 
 
@@ -283,7 +368,23 @@ else:  # pragma: no cover - depends on the install
 
 
 class JSONResponse(Response):
+    """``content`` (any JSON-serialisable value) as compact UTF-8 JSON.
+
+    The bytes are exactly ``json.dumps(content, separators=(",", ":"),
+    ensure_ascii=False)``, produced by orjson when it is importable. NaN and the
+    infinities raise ``ValueError`` (they are not JSON, RFC 8259 §6); a value that is not
+    serialisable raises ``TypeError`` when the response is built. Media type
+    ``application/json`` (no charset parameter: JSON is UTF-8, RFC 8259 §8.1).
+    """
+
     media_type = "application/json"
+
+    def _declare(self, media_type: str | None, headers: Mapping[str, str] | None) -> None:
+        super()._declare(media_type, headers)
+        # RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8, and the body is
+        # always encoded so; another label would misdescribe it.
+        if codecs.lookup(self.charset).name != "utf-8":
+            raise ValueError(f"JSON is always UTF-8 (RFC 8259 §8.1), not {self.charset}")
 
     def render(self, content: Any) -> bytes:
         return json_dumps(content)
@@ -336,8 +437,8 @@ class StreamingResponse(Response):
         else:
             self.body_iterator = iterate_in_threadpool(content)
         self.status_code = status_code
-        if media_type is not None:
-            self.media_type = media_type
+        if media_type is not None or headers is not None:
+            self._declare(media_type, headers)
         self.background = background
         self.init_headers(headers)
 
@@ -355,7 +456,7 @@ class StreamingResponse(Response):
             charset = self.charset
             async for chunk in self.body_iterator:
                 if not isinstance(chunk, (bytes, memoryview)):
-                    chunk = chunk.encode(charset)
+                    chunk = encode_text(chunk, charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -24,9 +24,11 @@ from urllib.parse import quote
 from ._concurrency import run_in_threadpool
 from ._convertors import CONVERTORS, Convertor, convert_function, register_converter
 from ._types import ASGIApp, Receive, Scope, Send
-from .datastructures import URL
-from .exceptions import HTTPException
-from .requests import HTTPConnection, Request
+from .datastructures import URL, _escape_unsafe, url_path_from_scope
+from .exceptions import HTTPException, RequestValidationError
+from .hosts import split_host
+from .params import Binder, compile_binder
+from .requests import BODY_LIMIT_KEY, HTTPConnection, Request
 from .responses import (
     JSONResponse,
     PlainTextResponse,
@@ -39,14 +41,17 @@ from .websockets import WebSocket, WebSocketClose
 
 __all__ = [
     "BaseRoute",
+    "Host",
     "Mount",
     "NoMatchFound",
     "Route",
     "Router",
     "URLPath",
     "WebSocketRoute",
+    "compile_host",
     "compile_path",
     "get_route_path",
+    "is_endpoint_class",
     "register_converter",
 ]
 
@@ -159,15 +164,21 @@ def compile_path(path: str) -> tuple[str, str, dict[str, Convertor[Any]]]:
         convertor = CONVERTORS[conv_name]
         literal = path[idx : match.start()]
         regex += re.escape(literal) + f"(?P<{name}>{convertor.regex})"
-        fmt += literal + "{" + name + "}"
+        fmt += _quote_literal(literal) + "{" + name + "}"
         convertors[name] = convertor
         idx = match.end()
     tail = path[idx:]
     if "{" in tail or "}" in tail:
         raise ValueError(f"malformed path parameter in {path!r}")
     regex += re.escape(tail)
-    fmt += tail
+    fmt += _quote_literal(tail)
     return regex, fmt, convertors
+
+
+def _quote_literal(text: str) -> str:
+    # the reverse (url_for) format is a URL path: a literal "/café" or "/a b" is
+    # percent-encoded (RFC 3986 §2.1); braces are doubled for str.format
+    return quote(text, safe="/:@!$&'()*+,;=~").replace("%7B", "{{").replace("%7D", "}}")
 
 
 def _format_path(fmt: str, convertors: dict[str, Convertor[Any]], params: dict[str, Any]) -> str:
@@ -200,6 +211,12 @@ def _is_handler(endpoint: Any) -> bool:
     """Plain functions/methods are handlers; anything else is treated as an ASGI app."""
     inner = _unwrap(endpoint)
     return inspect.isfunction(inner) or inspect.ismethod(inner)
+
+
+def is_endpoint_class(endpoint: Any) -> bool:
+    """An ``HTTPEndpoint`` subclass (or one shaped like it): a class whose instances
+    are awaitable ASGI apps and whose verb methods the route compiles up front."""
+    return isinstance(endpoint, type) and hasattr(endpoint, "compile_handlers")
 
 
 def _is_async(endpoint: Any) -> bool:
@@ -290,18 +307,31 @@ class Route(_PathRoute):
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> None:
         self._compile(path)
         self.endpoint = endpoint
+        self.max_body_size = max_body_size
+        if max_body_size is not None:
+            if max_body_size < 0:
+                raise ValueError("max_body_size must be >= 0 bytes")
+            # only limited routes pay for the limit: the router calls this instead
+            self._dispatch = self._dispatch_limited  # type: ignore[method-assign]
         self.name = getattr(_unwrap(endpoint), "__name__", None) if name is None else name
         self.include_in_schema = include_in_schema
         self.response_class = response_class
         self.is_handler = _is_handler(endpoint)
+        endpoint_class: Any = endpoint if is_endpoint_class(endpoint) else None
+        if endpoint_class is not None:
+            # an HTTPEndpoint: its verb methods are compiled (and checked) now
+            endpoint_class.compile_handlers(self.param_convertors)
         if methods is None:
-            # a handler defaults to GET (like Starlette); a raw ASGI app gets everything
-            self.methods: frozenset[str] | None = (
-                frozenset({"GET", "HEAD"}) if self.is_handler else None
-            )
+            # a handler defaults to GET (like Starlette); an HTTPEndpoint to the verbs
+            # it defines; a raw ASGI app gets everything
+            if endpoint_class is not None:
+                self.methods: frozenset[str] | None = endpoint_class.allowed_methods()
+            else:
+                self.methods = frozenset({"GET", "HEAD"}) if self.is_handler else None
         else:
             upper = {m.upper() for m in methods}
             if "GET" in upper:
@@ -311,29 +341,36 @@ class Route(_PathRoute):
         self.request_param: str | None = None
         self.pass_params: tuple[str, ...] | None = ()
         self._kw_mode = _KW_NONE
+        # the compiled plan for query/header/cookie/body parameters (None: there are none)
+        self.binder: Binder | None = None
         if self.is_handler:
             self._inspect_signature()
+        # one flag for the dispatch fast path: a Request object is needed
+        self._needs_request = self.request_param is not None or self.binder is not None
 
     def _inspect_signature(self) -> None:
         # Done once here so a request only does `endpoint(**kwargs)` with the right keys.
         signature = inspect.signature(self.endpoint)
         wanted: list[str] = []
         takes_var_kw = False
+        others: list[inspect.Parameter] = []
         for param in signature.parameters.values():
-            if param.kind in (param.VAR_POSITIONAL,):
-                continue
             if param.kind == param.VAR_KEYWORD:
+                # documented: **kwargs receives every path parameter (mounts' too)
                 takes_var_kw = True
                 continue
-            if param.name in self.param_convertors:
+            if param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
+                others.append(param)  # compile_binder names the problem
+            elif param.name in self.param_convertors:
                 wanted.append(param.name)
             elif _is_request_param(param):
                 self.request_param = param.name
-            elif param.default is param.empty:
-                raise TypeError(
-                    f"handler {self.name!r} for {self.path!r} has a parameter "
-                    f"{param.name!r} that is neither a path parameter nor the request"
-                )
+            else:
+                others.append(param)
+        if others:
+            self.binder = compile_binder(
+                self.endpoint, others, f"handler {self.name!r} for {self.path!r}"
+            )
         if takes_var_kw:
             self.pass_params = None  # every path parameter
             self._kw_mode = _KW_ALL
@@ -375,7 +412,7 @@ class Route(_PathRoute):
             kwargs = scope.get("path_params", own)
         else:
             kwargs = {name: own[name] for name in self.pass_params or ()}
-        if self.request_param is not None:
+        if self._needs_request:
             await self._dispatch_with_request(scope, receive, send, kwargs)
             return
         if self.is_async:
@@ -403,17 +440,37 @@ class Route(_PathRoute):
         else:
             await _to_response(result, self.response_class)(scope, receive, send)
 
+    async def _dispatch_limited(
+        self, scope: Scope, receive: Receive, send: Send, own: dict[str, Any]
+    ) -> None:
+        # Request.stream()/body()/json()/form() read the limit from the scope
+        scope[BODY_LIMIT_KEY] = self.max_body_size
+        await Route._dispatch(self, scope, receive, send, own)
+
     async def _dispatch_with_request(
         self, scope: Scope, receive: Receive, send: Send, kwargs: dict[str, Any]
     ) -> None:
         request = Request(scope, receive, send)
-        kwargs = {**kwargs, cast(str, self.request_param): request}
+        kwargs = dict(kwargs)
+        if self.request_param is not None:
+            kwargs[self.request_param] = request
         try:
+            if self.binder is not None:
+                try:
+                    kwargs.update(await self.binder.resolve(request))
+                except RequestValidationError as exc:
+                    if "app" in scope:
+                        raise  # the App's exception layer renders it (custom handlers too)
+                    await JSONResponse({"detail": exc.errors}, 422)(scope, receive, send)
+                    return
             if self.is_async:
                 result = await self.endpoint(**kwargs)
             else:
                 result = await run_in_threadpool(self.endpoint, **kwargs)
-            if isinstance(result, Response):
+            cls = result.__class__
+            if (cls is dict or cls is list) and self.response_class is None:
+                await _send_json(result, scope, send)
+            elif isinstance(result, Response):
                 await result(scope, receive, send)
             else:
                 await _to_response(result, self.response_class)(scope, receive, send)
@@ -431,6 +488,23 @@ class Route(_PathRoute):
 _NO_KWARGS: dict[str, Any] = {}  # never mutated: `endpoint(**d)` copies
 
 
+async def _send_json(result: Any, scope: Scope, send: Send) -> None:
+    """What ``JSONResponse(result)`` sends, without building it (the same two messages
+    as the inline fast path in ``Route._dispatch``, which is kept inline for speed)."""
+    body = json_dumps(result)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode()), _JSON_CONTENT_TYPE],
+        }
+    )
+    # RFC 9110 §9.3.2: a response to HEAD carries the GET headers but no content.
+    await send(
+        {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
+    )
+
+
 class WebSocketRoute(_PathRoute):
     """A websocket route: ``async def handler(websocket)`` or any ASGI app."""
 
@@ -442,13 +516,29 @@ class WebSocketRoute(_PathRoute):
         self.name = getattr(_unwrap(endpoint), "__name__", None) if name is None else name
         self.is_handler = _is_handler(endpoint)
         self.pass_params: tuple[str, ...] | None = ()
+        self.binder: Binder | None = None
         if self.is_handler:
-            signature = inspect.signature(endpoint)
-            names = list(signature.parameters)
-            if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+            # the first parameter is the WebSocket; path parameters by name; anything
+            # else is bound from the query string, headers or cookies (no body)
+            params = list(inspect.signature(endpoint).parameters.values())
+            if any(p.kind == p.VAR_KEYWORD for p in params):
                 self.pass_params = None
             else:
-                self.pass_params = tuple(n for n in names[1:] if n in self.param_convertors)
+                self.pass_params = tuple(
+                    p.name for p in params[1:] if p.name in self.param_convertors
+                )
+            others = [
+                p
+                for p in params[1:]
+                if p.kind != p.VAR_KEYWORD and p.name not in self.param_convertors
+            ]
+            if others:
+                self.binder = compile_binder(
+                    endpoint,
+                    others,
+                    f"websocket handler {self.name!r} for {self.path!r}",
+                    allow_body=False,
+                )
 
     def allows(self, method: str) -> bool:
         return True
@@ -462,7 +552,18 @@ class WebSocketRoute(_PathRoute):
             kwargs = dict(params)
         else:
             kwargs = {name: params[name] for name in self.pass_params}
-        await self.endpoint(WebSocket(scope, receive, send), **kwargs)
+        websocket = WebSocket(scope, receive, send)
+        if self.binder is not None:
+            try:
+                kwargs.update(await self.binder.resolve(websocket))
+            except RequestValidationError as exc:
+                # RFC 6455 §7.4.1: 1008, the message (here the handshake) violates policy;
+                # closing before accept makes the server refuse the handshake (403)
+                first = exc.errors[0]
+                reason = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"[:120]
+                await websocket.close(1008, reason)
+                return
+        await self.endpoint(websocket, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
@@ -498,6 +599,9 @@ class Mount(BaseRoute):
         if not self.path:
             regex = ""
         self.path_regex = re.compile("^" + regex + "(?P<__rest>/.*)?$")
+        if is_endpoint_class(app):
+            # a mounted HTTPEndpoint is checked now too, with the mount's parameters
+            cast(Any, app).compile_handlers(self.param_convertors)
         self.param_items = [(n, convert_function(c)) for n, c in self.param_convertors.items()]
         self._build_params = _params_builder([(n, n, c) for n, c in self.param_items])
 
@@ -545,11 +649,143 @@ class Mount(BaseRoute):
                     pass
                 else:
                     prefix = _format_path(self.path_format, self.param_convertors, own)
-                    return URLPath(prefix.rstrip("/") + str(child), protocol=child.protocol)
+                    return URLPath(
+                        prefix.rstrip("/") + str(child), protocol=child.protocol, host=child.host
+                    )
         raise NoMatchFound(name, path_params)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, app={self.app!r})"
+
+
+# In a host pattern a {str} parameter is one DNS label (RFC 1034 §3.1): "{sub}.example.com"
+# matches "api.example.com" but not "a.b.example.com".
+_HOST_LABEL = "[^.]+"
+
+
+def compile_host(host: str) -> tuple[re.Pattern[str], str, dict[str, Convertor[Any]]]:
+    """``{sub}.example.com`` → (anchored regex, format string, convertors).
+
+    Literal parts are matched case-insensitively (RFC 9110 §4.2.3: the host is
+    case-insensitive) against the Host header without its port; a pattern that names a
+    port (``example.com:8443``) is matched against the host and port.
+    """
+    if not host or host.startswith("/"):
+        raise ValueError(f"a host pattern is a host name such as '{{sub}}.example.com': {host!r}")
+    regex = ""
+    fmt = ""
+    convertors: dict[str, Convertor[Any]] = {}
+    idx = 0
+    for match in _PARAM_RE.finditer(host):
+        name, conv_name = match.group(1), match.group(2) or "str"
+        if conv_name not in CONVERTORS:
+            raise ValueError(f"unknown convertor {conv_name!r} in host {host!r}")
+        if name in convertors:
+            raise ValueError(f"duplicate parameter {name!r} in host {host!r}")
+        convertor = CONVERTORS[conv_name]
+        literal = host[idx : match.start()].lower()
+        pattern = _HOST_LABEL if conv_name == "str" else convertor.regex
+        regex += re.escape(literal) + f"(?P<{name}>{pattern})"
+        fmt += literal + "{" + name + "}"
+        convertors[name] = convertor
+        idx = match.end()
+    tail = host[idx:].lower()
+    if "{" in tail or "}" in tail:
+        raise ValueError(f"malformed parameter in host {host!r}")
+    regex += re.escape(tail)
+    fmt += tail
+    return re.compile("^" + regex + "$"), fmt, convertors
+
+
+class Host(BaseRoute):
+    """Route by the ``Host`` header: ``Host("{sub}.example.com", app=...)``.
+
+    Hosts are checked before the paths of the router they are in, in registration
+    order: a request whose host matches goes to that app, with the host's parameters
+    added to ``path_params``; a request matching no Host is routed by path as usual.
+    ``url_for("name:route")`` (or just ``"route"`` for an unnamed Host) gives an
+    absolute URL on that host. Put ``TrustedHostMiddleware`` in front: the Host header
+    is chosen by the client.
+    """
+
+    def __init__(self, host: str, app: ASGIApp | Any, name: str | None = None) -> None:
+        self.host = host
+        self.app = app
+        self.name = name
+        self.path = ""
+        self.host_regex, self.host_format, self.param_convertors = compile_host(host)
+        self.with_port = ":" in host
+        items = [(n, convert_function(c)) for n, c in self.param_convertors.items()]
+        self._build_params = _params_builder([(n, n, c) for n, c in items]) if items else None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return list(getattr(self.app, "routes", []))
+
+    def matches_host(self, scope: Scope) -> dict[str, Any] | None:
+        """The host's parameters if this request's Host matches, else None."""
+        raw = None
+        for key, value in scope.get("headers", ()):
+            if key == b"host":
+                raw = value
+                break
+        if raw is None:
+            return None
+        parsed = split_host(raw)
+        if parsed is None:
+            return None
+        host, port = parsed[0].rstrip("."), parsed[1]
+        text = f"{host}:{port}" if self.with_port and port else host
+        match = self.host_regex.match(text)
+        if match is None:
+            return None
+        if self._build_params is None:
+            return {}
+        try:
+            return self._build_params(match)
+        except ValueError:
+            return None
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if self.name is not None and name != self.name and not name.startswith(self.name + ":"):
+            raise NoMatchFound(name, path_params)
+        own = {k: v for k, v in path_params.items() if k in self.param_convertors}
+        if set(own) != set(self.param_convertors):
+            raise NoMatchFound(name, path_params)
+        rest = {k: v for k, v in path_params.items() if k not in self.param_convertors}
+        host = self._format_host(own)
+        if self.name is not None and name == self.name:
+            if "path" not in rest:
+                raise NoMatchFound(name, path_params)
+            path = "/" + quote(str(rest.pop("path")).lstrip("/"), safe="/")
+            if rest:
+                raise NoMatchFound(name, path_params)
+            return URLPath(path, protocol="http", host=host)
+        remaining = name if self.name is None else name[len(self.name) + 1 :]
+        router = getattr(self.app, "router", self.app)
+        if not hasattr(router, "url_path_for"):
+            raise NoMatchFound(name, path_params)
+        child = router.url_path_for(remaining, **rest)
+        return URLPath(str(child), protocol=child.protocol or "http", host=host)
+
+    def _format_host(self, params: dict[str, Any]) -> str:
+        values = {}
+        for pname, convertor in self.param_convertors.items():
+            text = convertor.to_string(params[pname])
+            regex = (
+                _HOST_LABEL if isinstance(convertor, type(CONVERTORS["str"])) else convertor.regex
+            )
+            # the value becomes part of an authority: it must be what the pattern matches
+            if re.fullmatch(regex, text) is None or split_host(text) is None:
+                raise ValueError(f"{text!r} is not a valid value for {{{pname}}} in {self.host!r}")
+            values[pname] = text
+        return self.host_format.format(**values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self.host!r}, name={self.name!r}, app={self.app!r})"
 
 
 class _DynamicGroup:
@@ -632,6 +868,7 @@ class Router:
         name: str | None = None,
         include_in_schema: bool = True,
         response_class: type[Response] | None = None,
+        max_body_size: int | None = None,
     ) -> Route:
         route = Route(
             path,
@@ -640,6 +877,7 @@ class Router:
             name=name,
             include_in_schema=include_in_schema,
             response_class=response_class,
+            max_body_size=max_body_size,
         )
         self.routes.append(route)
         self._compiled_for = -1
@@ -658,6 +896,12 @@ class Router:
         self.routes.append(mount)
         self._compiled_for = -1
         return mount
+
+    def host(self, host: str, app: Any, name: str | None = None) -> Host:
+        route = Host(host, app=app, name=name)
+        self.routes.append(route)
+        self._compiled_for = -1
+        return route
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         for route in self.routes:
@@ -706,6 +950,7 @@ class Router:
             mounts = [r for r in self.routes if isinstance(r, Mount)]
             tables[kind] = (static, groups, fallback, mounts)
         self._tables = tables
+        self._hosts = [r for r in self.routes if isinstance(r, Host)]
         self._compiled_for = len(self.routes)
 
     def match(
@@ -762,6 +1007,14 @@ class Router:
         if self._compiled_for != len(self.routes):
             # routes appended directly to `router.routes` are picked up too
             self._compile()
+        if self._hosts:
+            for host in self._hosts:
+                host_params = host.matches_host(scope)
+                if host_params is not None:
+                    if host_params:
+                        scope["path_params"] = {**scope.get("path_params", {}), **host_params}
+                    await host.handle(scope, receive, send)
+                    return
         # The fast path: the first candidate route accepts the method. Everything else
         # (405, OPTIONS, mounts, slash redirects, 404) goes through `match` below.
         static, groups, fallback, _ = self._tables[kind]
@@ -841,14 +1094,15 @@ class Router:
         )
 
     async def _redirect_slash(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = scope.get("raw_path")
-        path = raw.decode("latin-1").partition("?")[0] if raw else quote(scope["path"])
+        # the encoded path: a decoded "%3F" joined into Location would become a query
+        path = url_path_from_scope(scope)
         path = path[:-1] if path.endswith("/") else path + "/"
         # "//evil.example" would be a protocol-relative (open) redirect: refuse it
         if path.startswith("//") or path.startswith("/\\"):
-            raise HTTPException(404)
+            await self._error(scope, receive, send, HTTPException(404))
+            return
         query = scope.get("query_string", b"")
-        location = path + ("?" + query.decode("latin-1") if query else "")
+        location = path + ("?" + _escape_unsafe(bytes(query)) if query else "")
         # RFC 9110 §15.4.9: 308 keeps the method and body, unlike 301
         await RedirectResponse(location, status_code=308)(scope, receive, send)
 

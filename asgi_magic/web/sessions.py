@@ -159,6 +159,10 @@ class Session(dict[str, Any]):
         return self._id
 
     def regenerate(self) -> None:
+        """Give the session a new identity, keeping its data: call it on login and on
+        every privilege change. With a server-side backend the old id is deleted at
+        once, so an id planted before login (session fixation) is dead afterwards; a
+        cookie session gets a freshly signed cookie."""
         self.regenerated = True
         self.modified = True
 
@@ -172,6 +176,8 @@ class Session(dict[str, Any]):
         super().__delitem__(key)
 
     def clear(self) -> None:
+        """Empty the session; the response deletes the cookie (``Max-Age=0``) and a
+        server-side backend deletes the stored data."""
         self.modified = True
         super().clear()
 

@@ -10,6 +10,7 @@ for the next event is cancelled at once).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
@@ -131,8 +132,12 @@ class EventSourceResponse(Response):
         if ping_interval is not None and ping_interval <= 0:
             raise ValueError("ping_interval must be a positive number of seconds or None")
         self.status_code = status_code
-        if media_type is not None:
-            self.media_type = media_type
+        if media_type is not None or headers is not None:
+            self._declare(media_type, headers)
+            # WHATWG HTML §9.2.5: event streams are always decoded as UTF-8, and the
+            # events are encoded as UTF-8 here; any other label would be a lie.
+            if codecs.lookup(self.charset).name != "utf-8":
+                raise ValueError(f"text/event-stream is always UTF-8, not {self.charset}")
         self.background = background
         self.content = content
         self.ping_interval = ping_interval

@@ -249,7 +249,10 @@ class FileResponse(Response):
                 }
             )
             await send({"type": "http.response.body", "body": b""})
-        elif ranges is None or (len(ranges) == 1 and ranges[0] == (0, size - 1)):
+        elif ranges is None:
+            # A satisfiable range that happens to cover the whole file still gets a 206
+            # with Content-Range: the client asked for a range (RFC 9110 §14.2, §15.3.7),
+            # and a client resuming a download checks Content-Range.
             await self._send_whole(scope, send, size)
         elif len(ranges) == 1:
             await self._send_single_range(send, ranges[0], size)

@@ -14,6 +14,9 @@ __all__ = ["WebSocket", "WebSocketClose", "WebSocketDisconnect", "WebSocketState
 
 
 class WebSocketState(enum.Enum):
+    """Where one side of a ``WebSocket`` is: ``client_state`` follows the messages
+    received, ``application_state`` the messages the app has sent."""
+
     CONNECTING = 0
     CONNECTED = 1
     DISCONNECTED = 2
@@ -30,6 +33,17 @@ class WebSocketDisconnect(Exception):
 
 
 class WebSocket(HTTPConnection):
+    """One websocket connection of an ASGI ``websocket`` scope (asgiref spec 2.4).
+
+    Reads like a ``Request`` (``url``, ``headers``, ``query_params``, ``path_params``,
+    ``cookies``, ``client``, ``state``) and adds the message methods. The
+    ``receive_*`` methods raise ``WebSocketDisconnect(code, reason)`` when the client
+    has gone (code 1005 when its close frame had none, 1006 when the connection
+    dropped); the ``send_*`` methods raise it (code 1006) when the server reports the
+    client gone. Calling a method in the wrong state (receiving before ``accept``,
+    sending after ``close``) raises ``RuntimeError``.
+    """
+
     __slots__ = ("_receive", "_send", "application_state", "client_state")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,6 +73,7 @@ class WebSocket(HTTPConnection):
         raise RuntimeError('cannot call "receive" once a disconnect message has been received')
 
     async def send(self, message: Message) -> None:
+        """Send one raw ASGI message, checked against the connection state machine."""
         kind = message["type"]
         state = self.application_state
         if state == WebSocketState.CONNECTING:
@@ -94,6 +109,12 @@ class WebSocket(HTTPConnection):
         subprotocol: str | None = None,
         headers: Iterable[tuple[bytes, bytes]] | Mapping[str, str] | None = None,
     ) -> None:
+        """Accept the handshake (the client gets ``101 Switching Protocols``).
+
+        ``subprotocol`` must be one of ``scope["subprotocols"]`` (the client's offer) or
+        None; ``headers`` are added to the 101 response, as ``(bytes, bytes)`` pairs or
+        a ``str`` mapping. A header containing CR or LF raises ``ValueError``.
+        """
         raw: list[tuple[bytes, bytes]] = []
         if isinstance(headers, Mapping):
             raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -112,6 +133,7 @@ class WebSocket(HTTPConnection):
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
 
     async def receive_text(self) -> str:
+        """The next message, which must be text (``RuntimeError`` for a binary one)."""
         self._require_accepted()
         message = await self.receive()
         self._raise_on_disconnect(message)
@@ -121,6 +143,7 @@ class WebSocket(HTTPConnection):
         return cast(str, text)
 
     async def receive_bytes(self) -> bytes:
+        """The next message, which must be binary (``RuntimeError`` for a text one)."""
         self._require_accepted()
         message = await self.receive()
         self._raise_on_disconnect(message)
@@ -130,6 +153,8 @@ class WebSocket(HTTPConnection):
         return cast(bytes, data)
 
     async def receive_json(self, mode: str = "text") -> Any:
+        """The next message parsed as JSON; ``mode="binary"`` reads a binary message as
+        UTF-8 JSON. Invalid JSON raises ``json.JSONDecodeError`` (a ``ValueError``)."""
         if mode not in ("text", "binary"):
             raise RuntimeError('mode must be "text" or "binary"')
         self._require_accepted()
@@ -144,6 +169,7 @@ class WebSocket(HTTPConnection):
         return json.loads(text)
 
     async def iter_text(self) -> AsyncIterator[str]:
+        """Text messages until the client disconnects (then the loop simply ends)."""
         try:
             while True:
                 yield await self.receive_text()
@@ -151,6 +177,7 @@ class WebSocket(HTTPConnection):
             pass
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Binary messages until the client disconnects."""
         try:
             while True:
                 yield await self.receive_bytes()
@@ -158,6 +185,7 @@ class WebSocket(HTTPConnection):
             pass
 
     async def iter_json(self) -> AsyncIterator[Any]:
+        """Text messages parsed as JSON until the client disconnects."""
         try:
             while True:
                 yield await self.receive_json()
@@ -165,12 +193,16 @@ class WebSocket(HTTPConnection):
             pass
 
     async def send_text(self, data: str) -> None:
+        """Send a text message."""
         await self.send({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
         await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` as compact UTF-8 JSON, as a text message (or binary with
+        ``mode="binary"``)."""
         if mode not in ("text", "binary"):
             raise RuntimeError('mode must be "text" or "binary"')
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -180,6 +212,8 @@ class WebSocket(HTTPConnection):
             await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close with ``code`` (RFC 6455 §7.4) and ``reason`` (at most 123 UTF-8 bytes on
+        the wire). Before ``accept`` this rejects the handshake: the client gets 403."""
         await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
 
     def _require_accepted(self) -> None:

@@ -42,11 +42,16 @@ _SPLIT_OVER = 4096
 
 
 class Role(Enum):
+    """Which end a ``Connection`` is: a client masks what it sends and requires unmasked
+    frames from the server; a server the reverse (RFC 6455 §5.1)."""
+
     SERVER = "server"
     CLIENT = "client"
 
 
 class ConnectionState(Enum):
+    """The close handshake of one connection (RFC 6455 §7): ``Connection.state``."""
+
     OPEN = "open"
     LOCAL_CLOSING = "local-closing"  # we sent a close frame, waiting for the peer's
     REMOTE_CLOSING = "remote-closing"  # the peer sent one, we have not answered yet
@@ -56,32 +61,45 @@ class ConnectionState(Enum):
 
 @dataclass(slots=True)
 class TextMessage:
+    """A complete text message, its UTF-8 already checked (RFC 6455 §5.6, §8.1)."""
+
     data: str
 
 
 @dataclass(slots=True)
 class BytesMessage:
+    """A complete binary message, its fragments joined (RFC 6455 §5.4)."""
+
     data: bytes
 
 
 @dataclass(slots=True)
 class Ping:
+    """The peer sent a ping (at most 125 bytes of payload, RFC 6455 §5.5.2); the
+    ``Connection`` has not answered it: send ``send_pong(payload)``."""
+
     payload: bytes
 
 
 @dataclass(slots=True)
 class Pong:
+    """The peer sent a pong, solicited or not (RFC 6455 §5.5.3)."""
+
     payload: bytes
 
 
 @dataclass(slots=True)
 class CloseReceived:
+    """The peer's close frame (RFC 6455 §5.5.1); answer with ``send_close`` unless we
+    sent ours first (then ``state`` is ``CLOSED``)."""
+
     code: int
     """The peer's code; 1005 when its close frame carried none (§7.1.5)."""
     reason: str
 
 
 Event = TextMessage | BytesMessage | Ping | Pong | CloseReceived
+"""What ``Connection.receive_data()`` returns a list of."""
 
 
 def is_valid_close_code(code: int) -> bool:

@@ -9,6 +9,8 @@ __all__ = ["Opcode", "apply_mask", "frame_header"]
 
 
 class Opcode(IntEnum):
+    """Frame opcodes (RFC 6455 §5.2, §11.8); any other value is a protocol error (1002)."""
+
     CONTINUATION = 0x0
     TEXT = 0x1
     BINARY = 0x2

@@ -55,6 +55,8 @@ def test_upload_form_round_trip(
     local.write_bytes(b"uploaded by the browser\n" * 100)
     page = browser.new_page()
     page.goto(showcase_url + "/uploads/")
+    # the form carries the CSRF token (double-submit cookie: the uploads app has no session)
+    assert page.evaluate("document.querySelector('#upload-form [name=csrf_token]').value")
     page.set_input_files("#file", [str(local)])
     page.click("#upload")
     # POST, 303, GET of the listing: wait for the file to be listed.
@@ -84,6 +86,8 @@ def test_login_sets_httponly_session_cookie(browser: Browser, showcase_url: str)
     page.click("#login")
     welcome = page.wait_for("document.querySelector('#welcome')?.innerText")
     assert welcome.startswith("Signed in as alice")
+    # the flash message queued by the login shows once, on the page after the redirect
+    assert page.text(".flash.success") == "Welcome, alice!"
 
     cookies = {c["name"]: c for c in page.cookies()}
     assert "session" in cookies
@@ -96,8 +100,18 @@ def test_login_sets_httponly_session_cookie(browser: Browser, showcase_url: str)
     page.goto(showcase_url + "/session/")
     assert "Signed in as alice" in page.text("#welcome")
 
+    # A POST without the CSRF token (what a forged cross-site form would send) is refused,
+    # even with the session cookie attached.
+    status = page.evaluate(
+        "(async () => (await fetch('/session/logout', {method: 'POST',"
+        " credentials: 'include'})).status)()"
+    )
+    assert status == 403
+    assert "Signed in as alice" in page.text("#welcome")
+
     page.click("#logout")
     page.wait_for("!!document.querySelector('#login-form')")
+    assert page.text(".flash.info") == "You are signed out."
 
 
 def _join(page: Page, name: str) -> None:

@@ -13,7 +13,15 @@ from .helpers import collect
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-SPECIAL = {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
+SPECIAL = {
+    b"host",
+    b"content-length",
+    b"transfer-encoding",
+    b"connection",
+    b"expect",
+    b"upgrade",
+    b"te",
+}
 
 tokens = st.binary(min_size=1, max_size=12).map(lambda b: bytes(TCHAR[x % len(TCHAR)] for x in b))
 field_names = tokens.filter(lambda n: n.lower() not in SPECIAL)
@@ -65,7 +73,12 @@ def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, object]]:
         cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
         pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=False) if b > a]
         for piece in pieces:
-            ext = draw(st.sampled_from([b"", b";a=b", b" ; x"]))
+            # RFC 9112 §7.1.1 chunk-ext: tokens, quoted-strings with escapes, BWS.
+            ext = draw(
+                st.sampled_from(
+                    [b"", b";a=b", b" ; x", b';n="q \\" ;="', b'\t;\tx\t=\t""', b";a;b=c"]
+                )
+            )
             raw += b"%x%s\r\n%s\r\n" % (len(piece), ext, piece)
         raw += b"0\r\n\r\n"
     expected = {

@@ -1,7 +1,7 @@
 """asgi_magic behind a real nginx reverse proxy: plain requests, a POST body, chunked
 uploads, streaming (SSE) without buffering, and WebSocket proxying.
 
-The nginx configuration below is the one the README's "Behind nginx" section shows
+The nginx configuration below is the one docs/deployment/nginx.md shows
 (plus temp paths so it runs unprivileged in a temp directory).
 """
 

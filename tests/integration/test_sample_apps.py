@@ -37,6 +37,16 @@ def serve() -> Serve:
     return _serve
 
 
+_TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(client: httpx.Client, path: str = "/") -> str:
+    """The CSRF token the form on ``path`` carries (the page also sets its cookie)."""
+    match = _TOKEN_RE.search(client.get(path).text)
+    assert match is not None, "the form has no csrf_token field"
+    return match.group(1)
+
+
 def ws_url(client: httpx.Client, path: str) -> str:
     return str(client.base_url.copy_with(scheme="ws")).rstrip("/") + path
 
@@ -129,8 +139,10 @@ def test_upload_round_trip(serve: Serve, tmp_path: Path) -> None:
         assert "nothing uploaded yet" in page.text
 
         content = b"hello\x00world\n" * 1000
+        token = csrf_from(client)
         response = client.post(
             "/upload",
+            data={"csrf_token": token},
             files=[
                 ("file", ("notes.txt", content, "text/plain")),
                 ("file", ("../../etc/passwd", b"sneaky", "text/plain")),
@@ -169,7 +181,11 @@ def test_upload_without_file_is_400(serve: Serve, tmp_path: Path) -> None:
     from sample_apps import uploads
 
     with serve(uploads.create_app(tmp_path)) as client:
-        response = client.post("/upload", files=[("other", ("a.txt", b"x", "text/plain"))])
+        response = client.post(
+            "/upload",
+            data={"csrf_token": csrf_from(client)},
+            files=[("other", ("a.txt", b"x", "text/plain"))],
+        )
         assert response.status_code == 400
         assert list(tmp_path.iterdir()) == []
 
@@ -180,9 +196,21 @@ def test_upload_too_large_is_413(serve: Serve, tmp_path: Path) -> None:
     with serve(uploads.create_app(tmp_path)) as client:
         big = b"x" * (uploads.MAX_FILE_SIZE + 1)
         response = client.post(
-            "/upload", files=[("file", ("big.bin", big, "application/octet-stream"))]
+            "/upload",
+            data={"csrf_token": csrf_from(client)},
+            files=[("file", ("big.bin", big, "application/octet-stream"))],
         )
         assert response.status_code == 413
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_upload_without_csrf_token_is_403(serve: Serve, tmp_path: Path) -> None:
+    from sample_apps import uploads
+
+    with serve(uploads.create_app(tmp_path)) as client:
+        client.get("/")  # the CSRF cookie, but no token in the form
+        response = client.post("/upload", files=[("file", ("a.txt", b"x", "text/plain"))])
+        assert response.status_code == 403
         assert list(tmp_path.iterdir()) == []
 
 
@@ -234,14 +262,18 @@ def test_login_and_logout(serve: Serve) -> None:
     with serve(sessions_login.create_app("test-secret")) as client:
         page = client.get("/")
         assert 'id="login-form"' in page.text
-        assert "session" not in client.cookies
+        token = csrf_from(client)
 
-        wrong = client.post("/login", data={"username": "alice", "password": "nope"})
+        wrong = client.post(
+            "/login", data={"username": "alice", "password": "nope", "csrf_token": token}
+        )
         assert wrong.status_code == 403
         assert "Wrong user name or password" in wrong.text
-        assert "session" not in client.cookies
+        assert 'id="login-form"' in client.get("/").text  # still signed out
 
-        ok = client.post("/login", data={"username": "alice", "password": "wonderland"})
+        ok = client.post(
+            "/login", data={"username": "alice", "password": "wonderland", "csrf_token": token}
+        )
         assert ok.status_code == 303
         set_cookie = ok.headers["set-cookie"].lower()
         assert "httponly" in set_cookie
@@ -250,22 +282,64 @@ def test_login_and_logout(serve: Serve) -> None:
 
         home = client.get("/")
         assert "Signed in as <strong>alice</strong> (visit 1)" in home.text
-        assert "(visit 2)" in client.get("/").text
+        assert 'class="flash success"' in home.text and "Welcome, alice!" in home.text
+        again = client.get("/").text
+        assert "(visit 2)" in again and "Welcome, alice!" not in again  # shown once
+
+        # The pre-login token died with the regenerated session.
+        stale = client.post("/logout", data={"csrf_token": token})
+        assert stale.status_code == 403
+        token = csrf_from(client)
 
         # Logging in again regenerates the session: a different cookie value.
-        client.post("/login", data={"username": "alice", "password": "wonderland"})
+        client.post(
+            "/login", data={"username": "alice", "password": "wonderland", "csrf_token": token}
+        )
         assert client.cookies["session"] != first_cookie
 
-        out = client.post("/logout")
+        out = client.post("/logout", data={"csrf_token": csrf_from(client)})
         assert out.status_code == 303
-        assert 'id="login-form"' in client.get("/").text
+        page = client.get("/").text
+        assert 'id="login-form"' in page and "You are signed out." in page
+
+
+def test_login_without_csrf_token_is_403(serve: Serve) -> None:
+    from sample_apps import sessions_login
+
+    with serve(sessions_login.create_app("test-secret")) as client:
+        client.get("/")
+        response = client.post("/login", data={"username": "alice", "password": "wonderland"})
+        assert response.status_code == 403
+        assert "CSRF" in response.text
+
+
+def test_login_page_escapes_what_the_user_typed(serve: Serve) -> None:
+    from sample_apps import sessions_login
+
+    with serve(sessions_login.create_app("test-secret")) as client:
+        token = csrf_from(client)
+        response = client.post(
+            "/login",
+            data={"username": '"><script>alert(1)</script>', "password": "x", "csrf_token": token},
+        )
+        assert response.status_code == 403
+        assert "<script>alert(1)</script>" not in response.text
+        assert "&lt;script&gt;" in response.text
+
+
+def _login(client: httpx.Client, prefix: str = "") -> httpx.Response:
+    token = csrf_from(client, prefix + "/")
+    return client.post(
+        prefix + "/login",
+        data={"username": "alice", "password": "wonderland", "csrf_token": token},
+    )
 
 
 def test_tampered_session_cookie_is_ignored(serve: Serve) -> None:
     from sample_apps import sessions_login
 
     with serve(sessions_login.create_app("test-secret")) as client:
-        client.post("/login", data={"username": "alice", "password": "wonderland"})
+        _login(client)
         value = client.cookies["session"]
         client.cookies.clear()
         client.cookies.set("session", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
@@ -281,7 +355,10 @@ def test_unknown_user_is_refused(serve: Serve) -> None:
     from sample_apps import sessions_login
 
     with serve(sessions_login.create_app("test-secret")) as client:
-        response = client.post("/login", data={"username": "mallory", "password": ""})
+        token = csrf_from(client)
+        response = client.post(
+            "/login", data={"username": "mallory", "password": "", "csrf_token": token}
+        )
         assert response.status_code == 403
 
 
@@ -482,7 +559,7 @@ def test_showcase_mounted_features_work_together(
         assert client.post("/api/todos", json={"title": "from the showcase"}).status_code == 201
         assert "Hello" in client.get("/hello/").text
         assert client.get("/site/docs/").status_code == 200
-        login = client.post("/session/login", data={"username": "alice", "password": "wonderland"})
+        login = _login(client, "/session")
         assert login.status_code == 303
         assert login.headers["location"].endswith("/session/")
         assert "Signed in as" in client.get("/session/").text

@@ -95,11 +95,14 @@ def test_import_errors_exit_1_one_line(target: str, message: str) -> None:
 
 
 def test_import_that_raises_shows_cause(tmp_path: Path) -> None:
-    (tmp_path / "broken_mod.py").write_text("raise ValueError('bad config')\n")
+    (tmp_path / "broken_mod.py").write_text("x = 1\nraise ValueError('bad config')\n")
     result = cli("broken_mod:app", "--app-dir", str(tmp_path))
     assert result.returncode == 1
-    assert "ValueError: bad config" in result.stderr
-    assert result.stderr.count("\n") == 1
+    first, *rest = result.stderr.splitlines()
+    assert first.endswith('Error importing module "broken_mod": ValueError: bad config')
+    # The traceback names the app's file and line, without importlib's frames.
+    assert f'File "{tmp_path / "broken_mod.py"}", line 2, in <module>' in result.stderr
+    assert "importlib" not in result.stderr and rest[-1] == "ValueError: bad config"
 
 
 def test_import_from_string_attr_path() -> None:

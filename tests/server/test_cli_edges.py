@@ -1,32 +1,31 @@
-"""The flags of issue 14 reach Config, and bad values are one-line errors."""
+"""The settings of issue 14 reach Config from flags, and bad values are one-line errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from asgi_magic.cli import build_parser, config_from_args
+from asgi_magic.cli import build_parser, config_from_args, main
+from asgi_magic.config import Config, ConfigError
 
 
-def parse(*argv: str) -> object:
+def parse(*argv: str) -> Config:
     return config_from_args(build_parser().parse_args(["m:app", *argv]))
 
 
 def test_defaults() -> None:
     config = parse()
-    assert config.timeout_ssl_handshake == 10.0  # type: ignore[attr-defined]
-    assert config.timeout_request_body == 30.0  # type: ignore[attr-defined]
-    assert config.min_request_body_rate is None  # type: ignore[attr-defined]
-    assert config.timeout_app is None  # type: ignore[attr-defined]
-    assert config.health_path is None  # type: ignore[attr-defined]
-    assert config.shutdown_delay == 0.0  # type: ignore[attr-defined]
-    assert config.proxy_protocol is False  # type: ignore[attr-defined]
-    assert config.ssl_cert_reqs == 0  # type: ignore[attr-defined]
+    assert config.timeout_ssl_handshake == 10.0
+    assert config.timeout_request_body == 30.0
+    assert config.min_request_body_rate is None
+    assert config.min_request_body_rate_grace == 5.0
+    assert config.timeout_app is None
+    assert config.health_path is None
+    assert config.shutdown_delay == 0.0
+    assert config.proxy_protocol is False
 
 
 def test_flags() -> None:
     config = parse(
-        "--ssl-cert-reqs",
-        "2",
         "--timeout-ssl-handshake",
         "3",
         "--timeout-request-body",
@@ -44,32 +43,38 @@ def test_flags() -> None:
         "--proxy-protocol",
     )
     assert (
-        config.ssl_cert_reqs,  # type: ignore[attr-defined]
-        config.timeout_ssl_handshake,  # type: ignore[attr-defined]
-        config.timeout_request_body,  # type: ignore[attr-defined]
-        config.min_request_body_rate,  # type: ignore[attr-defined]
-        config.min_request_body_rate_grace,  # type: ignore[attr-defined]
-        config.timeout_app,  # type: ignore[attr-defined]
-        config.health_path,  # type: ignore[attr-defined]
-        config.shutdown_delay,  # type: ignore[attr-defined]
-        config.proxy_protocol,  # type: ignore[attr-defined]
-    ) == (2, 3.0, 12.0, 240.0, 4.0, 20.0, "/healthz", 5.0, True)
+        config.timeout_ssl_handshake,
+        config.timeout_request_body,
+        config.min_request_body_rate,
+        config.min_request_body_rate_grace,
+        config.timeout_app,
+        config.health_path,
+        config.shutdown_delay,
+        config.proxy_protocol,
+    ) == (3.0, 12.0, 240.0, 4.0, 20.0, "/healthz", 5.0, True)
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--ssl-cert-reqs", "3"],
         ["--timeout-app", "-1"],
+        ["--timeout-request-body", "x"],
         ["--health-path", "healthz"],
         ["--health-path", "/a b"],
         ["--health-path", "/a?b"],
+        ["--health-path", "/a%2f"],
         ["--health-path", "/é"],
         ["--min-request-body-rate", "x"],
+        ["--shutdown-delay", "inf"],
     ],
 )
 def test_bad_values_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        parse(*argv)
+        main(["m:app", *argv])
     assert exc.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_config_checks_health_path() -> None:
+    with pytest.raises(ConfigError, match="health_path"):
+        Config(app="m:app", health_path="/x\r\nSet-Cookie: a")

@@ -56,7 +56,7 @@ async def test_states_through_one_keep_alive_exchange() -> None:
 
 
 async def test_unread_body_goes_through_discarding_back_to_idle() -> None:
-    protocol, transport, _ = make(hello)
+    protocol, _, _ = make(hello)
     protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
     await settle()
     assert protocol.state is ConnState.DISCARDING

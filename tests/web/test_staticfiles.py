@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import pytest
 
 from asgi_magic.web.routing import Mount, Router
 from asgi_magic.web.staticfiles import StaticFiles, parse_range
 
 TEXT = b"hello, static world\n"
+BROTLI_JS = brotli.compress(b"console.log(1)\n")
 
 
 @pytest.fixture
@@ -34,7 +36,8 @@ def root(tmp_path: Path) -> Path:
     (root / "big.bin").write_bytes(os.urandom(1024 * 1024 + 123))
     (root / "app.js").write_bytes(b"console.log(1)\n")
     (root / "app.js.gz").write_bytes(gzip.compress(b"console.log(1)\n"))
-    (root / "app.js.br").write_bytes(b"fake brotli bytes")
+    # real brotli bytes: httpx decodes br once the brotli package is installed
+    (root / "app.js.br").write_bytes(BROTLI_JS)
     (root / "only_gz.css").write_bytes(b"p{}")
     (root / "only_gz.css.gz").write_bytes(gzip.compress(b"p{}"))
     (tmp_path / "secret.txt").write_bytes(b"TOP SECRET")
@@ -214,8 +217,13 @@ def test_unsatisfiable_and_ignored_ranges(client_factory: Any, root: Path) -> No
         # too many ranges → the whole file
         many = "bytes=" + ",".join(f"{i}-{i}" for i in range(0, 200, 2))
         assert client.get("/big.bin", headers={"range": many}).status_code == 200
-        # whole-file range → 200 (and the server may use pathsend)
-        assert client.get("/a.txt", headers={"range": "bytes=0-,0-"}).status_code == 200
+        # a satisfiable range that covers the whole file is still a 206 (issue 13, item 4):
+        # the client asked for a range and checks Content-Range (RFC 9110 §15.3.7)
+        for header in ("bytes=0-,0-", "bytes=0-", f"bytes=0-{size}", f"bytes=0-{size - 1}"):
+            r = client.get("/a.txt", headers={"range": header})
+            assert r.status_code == 206, header
+            assert r.headers["content-range"] == f"bytes 0-{size - 1}/{size}"
+            assert r.content == TEXT
         # HEAD ignores Range (RFC 9110 §14.2: defined for GET only)
         assert client.head("/a.txt", headers={"range": "bytes=0-1"}).status_code == 200
 
@@ -306,7 +314,8 @@ def test_precompressed(client_factory: Any, root: Path) -> None:
         assert r.headers["content-encoding"] == "br"
         assert r.headers["vary"] == "Accept-Encoding"
         assert r.headers["content-type"] == "text/javascript; charset=utf-8"
-        assert r.headers["content-length"] == str(len(b"fake brotli bytes"))
+        assert r.headers["content-length"] == str(len(BROTLI_JS))
+        assert r.content == b"console.log(1)\n"
         br_etag = r.headers["etag"]
 
         r = client.get("/app.js", headers={"accept-encoding": "gzip"})

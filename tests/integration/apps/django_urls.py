@@ -25,4 +25,9 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(gen(), content_type="text/plain")
 
 
-urlpatterns = [path("echo", echo), path("stream", stream)]
+def stream_sync(request: HttpRequest) -> StreamingHttpResponse:
+    # A sync iterator, for the WSGI handler (tests/integration/test_wsgi.py).
+    return StreamingHttpResponse((b"part%d;" % i for i in range(3)), content_type="text/plain")
+
+
+urlpatterns = [path("echo", echo), path("stream", stream), path("stream-sync", stream_sync)]
