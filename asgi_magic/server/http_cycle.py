@@ -72,9 +72,21 @@ class ResponseFramer(Protocol):
     keep_alive: bool
     """After ``start()``: whether the connection may persist after this response."""
 
-    def start(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes: ...
+    finished: bool
+    """The last body (and, if announced, the last trailers) has been framed."""
+
+    def informational(self, status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+        """A 1xx response before ``start()`` (``b""`` where the protocol has none)."""
+
+    def start(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]], trailers: bool = False
+    ) -> bytes: ...
 
     def body(self, data: bytes, more_body: bool = False) -> bytes: ...
+
+    def trailers(
+        self, fields: Iterable[tuple[bytes, bytes]], more_trailers: bool = False
+    ) -> bytes: ...
 
     @property
     def bodiless(self) -> bool: ...
@@ -329,6 +341,8 @@ class HTTPCycle:
             # A chunked stream (SSE) ends with its last chunk, RFC 9112 §7.1; a body
             # short of its Content-Length cannot end well and the framer refuses.
             tail = writer.body(b"", False)
+            if not writer.finished:
+                tail += writer.trailers(())  # announced trailers: end without any
         except _ProtocolError:
             self._log(closed_early=True)
             self.owner.abort()
@@ -424,7 +438,12 @@ class HTTPCycle:
         writer = self.owner.response_writer(self)
         try:
             # The writer checks the status (RFC 9110 §15) and every header field.
-            self._head = writer.start(status, headers)
+            if message.get("trailers"):
+                # asgiref extensions.rst, HTTP Trailers: the last body is followed by
+                # http.response.trailers; sent only if the request's TE says trailers.
+                self._head = writer.start(status, headers, True)
+            else:
+                self._head = writer.start(status, headers)
         except _ProtocolError as exc:
             raise app_error("invalid 'http.response.start'", exc) from None
         if self.expect_100:
@@ -459,8 +478,58 @@ class HTTPCycle:
         if data:
             self.owner.write(data)
         self.bytes_sent += len(body)
-        if not more_body:
+        if not more_body and writer.finished:  # not finished: trailers are owed
             self._finish()
+
+    def _send_trailers(self, message: Any) -> None:
+        writer = self.writer
+        if self.response is not _STARTED or writer is None:
+            raise RuntimeError(
+                "Unexpected ASGI message 'http.response.trailers' "
+                + ("after completion" if self.response is _COMPLETE else "before start")
+            )
+        more = message.get("more_trailers", False)
+        try:
+            # Names and values checked as header fields; RFC 9110 §6.5.1's forbidden
+            # fields (framing, routing, auth …) refused; the last-chunk and the final
+            # CRLF written as RFC 9112 §7.1.2 says.
+            data = writer.trailers(message.get("headers", ()), more)
+        except _ProtocolError as exc:
+            raise app_error("invalid 'http.response.trailers'", exc) from None
+        head = self._head
+        if head is not None:  # trailers right after a start with no body message
+            self._head = None
+            data = head + data
+        if data:
+            self.owner.write(data)
+        if writer.finished:
+            self._finish()
+
+    def _send_early_hint(self, message: Any) -> None:
+        # asgiref extensions.rst, Early Hints: a 103 with the links as Link fields
+        # (RFC 8297), before the final response; HTTP/1.0 clients get nothing (RFC 9110
+        # §15.2: no 1xx to HTTP/1.0). Once the final head is on the wire a 103 can no
+        # longer precede it, so it is dropped (the extension lets a server ignore it).
+        links = message.get("links", ())
+        if isinstance(links, (bytes, str)):
+            raise RuntimeError("'http.response.early_hint' links must be an iterable of bytes")
+        fields = []
+        for link in links:
+            if not isinstance(link, bytes):
+                raise RuntimeError("'http.response.early_hint' links must be bytes")
+            fields.append((b"link", link))
+        if self.response is _COMPLETE or (self.response is _STARTED and self._head is None):
+            return
+        if not fields:
+            return
+        try:
+            data = http11.informational_response(103, fields)
+        except _ProtocolError as exc:
+            raise app_error("invalid 'http.response.early_hint'", exc) from None
+        if self.request.http_version == "1.1":
+            # Our head is still unwritten (buffered until the first body): the 103
+            # goes out first, as RFC 9110 §15.2 requires.
+            self.owner.write(data)
 
     def _send_pathsend(self, message: Any) -> Awaitable[None]:
         if self.response is not _STARTED or self.writer is None:
@@ -491,7 +560,8 @@ class HTTPCycle:
             if writer.bodiless:
                 # HEAD, 204, 304: the content is not sent, so it is not read either.
                 writer.body(b"", False)
-                self._finish()
+                if writer.finished:  # else the announced trailers are owed
+                    self._finish()
                 return
             if size >= SENDFILE_MIN and writer.out_of_band_ok and owner.can_sendfile():
                 # Zero copy: the kernel moves the file to the socket. The writer counts
@@ -512,7 +582,8 @@ class HTTPCycle:
                     # and the connection cannot be reused.
                     writer.keep_alive = False
                     raise RuntimeError("file changed size during http.response.pathsend")
-                self._finish()
+                if writer.finished:  # else the announced trailers are owed
+                    self._finish()
                 return
             while True:
                 chunk = await loop.run_in_executor(None, file.read, PATHSEND_CHUNK)
@@ -538,7 +609,8 @@ class HTTPCycle:
                 owner.write(tail)
         finally:
             file.close()
-        self._finish()
+        if writer.finished:  # else the announced trailers are owed
+            self._finish()
 
     def _finish(self) -> None:
         self.response = _COMPLETE
@@ -567,4 +639,6 @@ _SEND_HANDLERS: dict[str, SendHandler] = {
     "http.response.start": HTTPCycle._send_start,
     "http.response.body": HTTPCycle._send_body,
     "http.response.pathsend": HTTPCycle._send_pathsend,
+    "http.response.trailers": HTTPCycle._send_trailers,
+    "http.response.early_hint": HTTPCycle._send_early_hint,
 }

@@ -485,6 +485,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._may_keep_alive(cycle),
             self.default_headers,
             self.date_header,
+            request.te_trailers,
         )
 
     def _may_keep_alive(self, cycle: HTTPCycle) -> bool:

@@ -72,7 +72,13 @@ class ConnectionInfo:
         # Proxy headers: decided once per connection; None unless the peer is trusted.
         self.proxy: ProxyTrust | None = proxy_for_peer(config, self.client)
         # The extensions offered on this connection (asgiref docs/extensions.rst).
-        self.http_extensions: dict[str, Any] = {"http.response.pathsend": {}}
+        # asgiref extensions.rst: trailers (sent when the request's TE says so) and
+        # early hints (103, HTTP/1.1 only) as well.
+        self.http_extensions: dict[str, Any] = {
+            "http.response.pathsend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        }
         self.ws_extensions: dict[str, Any] = {"websocket.http.response": {}}
         if self.secure:
             # asgiref specs/tls.rst: only for TLS connections; computed once here, after

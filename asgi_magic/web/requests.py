@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from http.cookies import _unquote
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -429,6 +429,20 @@ class Request(HTTPConnection):
         elif message.get("type") == "http.request":
             self._pending.append(message)
         return self._is_disconnected
+
+    async def send_early_hints(self, links: Iterable[str | bytes]) -> bool:
+        """Send ``103 Early Hints`` (RFC 8297) with one ``Link`` field per item, e.g.
+        ``"</style.css>; rel=preload; as=style"``, before the response.
+
+        Uses the ASGI ``http.response.early_hint`` extension (asgiref extensions.rst);
+        returns False, sending nothing, when the server does not offer it. ``str`` items
+        must be Latin-1; the server refuses a value with CR, LF or NUL (``RuntimeError``).
+        """
+        if "http.response.early_hint" not in (self.scope.get("extensions") or {}):
+            return False
+        encoded = [link.encode("latin-1") if isinstance(link, str) else link for link in links]
+        await self._send({"type": "http.response.early_hint", "links": encoded})
+        return True
 
     async def send_push_promise(self, path: str) -> None:  # pragma: no cover - HTTP/2 only
         raise NotImplementedError("server push is not available over HTTP/1.1")
