@@ -128,6 +128,53 @@ def _load_ws_protocol() -> type | None:
     return WebSocketProtocol
 
 
+class _Watch:
+    """A connection's optional, rarely touched state: the settings and marks of the
+    slow-body and app-timeout checks, the health path and the PROXY preamble buffer.
+
+    One object, so the protocol keeps few attributes of its own: CPython keeps an
+    instance's attributes in its fast shared-key layout only up to 30 names, and every
+    ``self.x`` on the hot path pays when there are more."""
+
+    __slots__ = (
+        "cycle",
+        "gap_limit",
+        "health_path",
+        "hooks",
+        "last_tick",
+        "mark",
+        "mark_time",
+        "min_rate",
+        "preamble",
+        "rate_bytes",
+        "rate_grace",
+        "rate_time",
+        "request_start",
+        "timeout_app",
+        "waiting",
+    )
+
+    def __init__(self, config: Config) -> None:
+        self.gap_limit = config.timeout_request_body or None
+        self.min_rate = config.min_request_body_rate or None
+        self.rate_grace = config.min_request_body_rate_grace
+        self.timeout_app = config.timeout_app or None
+        self.health_path: bytes | None = (
+            config.health_path.encode("utf-8") if config.health_path else None
+        )
+        self.hooks = self.timeout_app is not None or self.health_path is not None
+        """Something to do per request (app timeout, health path)."""
+        self.request_start = 0.0
+        self.cycle: HTTPCycle | None = None  # the request the marks are about
+        self.mark = 0  # body bytes received at the last look
+        self.mark_time = 0.0  # the last look that saw progress (or an app not waiting)
+        self.last_tick = 0.0
+        self.waiting = False  # the app was waiting for the body at the last look
+        self.rate_time = 0.0  # seconds the app spent waiting for the body, and
+        self.rate_bytes = 0  # the bytes that arrived meanwhile
+        self.preamble = b""  # PROXY protocol bytes received so far
+
+
 class HTTPProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection. Owns: the parser, the current cycle, the connection
     state, the timer, flow control and the keep-alive decision."""
@@ -153,7 +200,6 @@ class HTTPProtocol(asyncio.Protocol):
         self.info: ConnectionInfo | None = None
         self.cycle: HTTPCycle | None = None
         self.state = _PROXY if config.proxy_protocol else _IDLE
-        self._preamble = b""
         # Validated and joined once, shared by every response of every connection.
         self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
         self.date_header = config.date_header
@@ -162,23 +208,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
-        # Watches on a request in flight, all off the hot path (see _busy_tick).
-        self.timeout_request_body = config.timeout_request_body or None
-        self.min_body_rate = config.min_request_body_rate or None
-        self.body_rate_grace = config.min_request_body_rate_grace
-        self.timeout_app = config.timeout_app or None
-        self.health_path: bytes | None = (
-            config.health_path.encode("utf-8") if config.health_path else None
-        )
-        self._request_hooks = self.timeout_app is not None or self.health_path is not None
-        self._request_start = 0.0
-        self._body_cycle: HTTPCycle | None = None
-        self._body_mark = 0  # bytes received at the last look
-        self._body_mark_time = 0.0  # last look that saw progress (or an app not waiting)
-        self._body_last_tick = 0.0
-        self._body_waiting = False  # the app was waiting for the body at the last look
-        self._rate_time = 0.0  # seconds the app spent waiting for the body, and
-        self._rate_bytes = 0  # the bytes that arrived meanwhile
+        # The optional watches (slow bodies, app timeout, health path, PROXY preamble),
+        # all off the hot path, in one object (see _Watch).
+        self._watch = _Watch(config)
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self._shutting_down = False
@@ -292,16 +324,17 @@ class HTTPProtocol(asyncio.Protocol):
     # --- the PROXY protocol preamble --------------------------------------------------
 
     def _proxy_received(self, data: bytes) -> None:
-        buffer = self._preamble + data
+        watch = self._watch
+        buffer = watch.preamble + data
         try:
             header = parse_proxy_header(buffer)
         except ProxyProtocolError as exc:
             self._proxy_refused(exc.reason)
             return
         if header is None:
-            self._preamble = buffer  # bounded by the parser (107 bytes, or v2's length)
+            watch.preamble = buffer  # bounded by the parser (107 bytes, or v2's length)
             return
-        self._preamble = b""
+        watch.preamble = b""
         info = self.info
         assert info is not None
         if not header.local:
@@ -318,7 +351,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _proxy_refused(self, reason: str) -> None:
         error_logger.info("%s - PROXY protocol: %s: closing", self._client_str(), reason)
-        self._preamble = b""
+        self._watch.preamble = b""
         self._close(linger=False)
 
     # --- events from the parser ------------------------------------------------------
@@ -412,10 +445,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.state = _BUSY
         self.cycle = cycle
         app = self.app
-        if self._request_hooks:  # one check on the hot path for every optional feature
-            if self.timeout_app is not None:
-                self._arm_app_timeout()
-            if request.path == self.health_path and (
+        watch = self._watch
+        if watch.hooks:  # one check on the hot path for every optional feature
+            if watch.timeout_app is not None:
+                self._arm_app_timeout(watch.timeout_app)
+            if request.path == watch.health_path and (
                 request.method == b"GET" or request.method == b"HEAD"
             ):
                 app = self._health
@@ -759,71 +793,71 @@ class HTTPProtocol(asyncio.Protocol):
         output), the client is not to blame and the clock restarts."""
         now = self.loop.time()
         delay = self._wait_delay
-        timeout_app = self.timeout_app
+        w = self._watch
+        timeout_app = w.timeout_app
         if timeout_app is not None and cycle.response is ResponseState.NOT_STARTED:
-            due = self._request_start + timeout_app - now
+            due = w.request_start + timeout_app - now
             if due <= 0:
                 self._app_timed_out(cycle, timeout_app)
                 return None
             delay = min(delay, due)
-        gap_limit = self.timeout_request_body
-        min_rate = self.min_body_rate
+        gap_limit = w.gap_limit
+        min_rate = w.min_rate
         if (gap_limit is None and min_rate is None) or cycle.body_complete or cycle.peer_gone:
             return delay
         received = cycle.received
         waiting = cycle.awaiting_body and not self.flow.read_paused
-        if cycle is not self._body_cycle or not waiting:
+        if cycle is not w.cycle or not waiting:
             # A new request, or the app is the slow one: start measuring again.
-            if cycle is not self._body_cycle:
-                self._body_cycle = cycle
-                self._rate_time = 0.0
-                self._rate_bytes = 0
-            self._body_mark = received
-            self._body_mark_time = now
-            self._body_waiting = waiting
+            if cycle is not w.cycle:
+                w.cycle = cycle
+                w.rate_time = 0.0
+                w.rate_bytes = 0
+            w.mark = received
+            w.mark_time = now
+            w.waiting = waiting
         else:
-            if self._body_waiting:
+            if w.waiting:
                 # Waiting at both looks: this interval counts toward the rate.
-                self._rate_time += now - self._body_last_tick
-                self._rate_bytes += received - self._body_mark
-            self._body_waiting = True
-            if received != self._body_mark:
-                self._body_mark = received
-                self._body_mark_time = now
-            elif gap_limit is not None and now - self._body_mark_time >= gap_limit:
+                w.rate_time += now - w.last_tick
+                w.rate_bytes += received - w.mark
+            w.waiting = True
+            if received != w.mark:
+                w.mark = received
+                w.mark_time = now
+            elif gap_limit is not None and now - w.mark_time >= gap_limit:
                 error_logger.info(
                     "%s - request body timeout: no data for %.3g s: 408",
                     self._client_str(),
-                    now - self._body_mark_time,
+                    now - w.mark_time,
                 )
                 self._fail_request(408, "Request Timeout")
                 return None
             if (
                 min_rate is not None
-                and self._rate_time >= self.body_rate_grace
-                and self._rate_bytes < min_rate * self._rate_time
+                and w.rate_time >= w.rate_grace
+                and w.rate_bytes < min_rate * w.rate_time
             ):
                 error_logger.info(
                     "%s - request body too slow: %.0f bytes/s < %g: 408",
                     self._client_str(),
-                    self._rate_bytes / self._rate_time,
+                    w.rate_bytes / w.rate_time,
                     min_rate,
                 )
                 self._fail_request(408, "Request Timeout")
                 return None
-        self._body_last_tick = now
+        w.last_tick = now
         if gap_limit is not None:
             delay = min(delay, max(gap_limit / 4, 0.05))
         if min_rate is not None:
-            delay = min(delay, max(self.body_rate_grace / 4, 0.05))
+            delay = min(delay, max(w.rate_grace / 4, 0.05))
         return delay
 
-    def _arm_app_timeout(self) -> None:
+    def _arm_app_timeout(self, timeout: float) -> None:
         # Only with --timeout-app: the one timer must look at start + timeout at the
         # latest (re-armed only when it would look later than that).
-        now = self._request_start = self.loop.time()
-        assert self.timeout_app is not None
-        due = now + self.timeout_app
+        now = self._watch.request_start = self.loop.time()
+        due = now + timeout
         timer = self._timer
         if timer is None or timer.when() > due:
             self._cancel_timer()

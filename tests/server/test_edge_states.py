@@ -82,17 +82,17 @@ async def test_body_gap_is_judged_only_while_the_app_waits() -> None:
     # Reading paused (the app's buffer is full, or the peer does not read): not the
     # client's fault, the clock restarts however long it has been.
     protocol.flow.pause_reading()
-    protocol._body_mark_time -= 100
+    protocol._watch.mark_time -= 100
     assert protocol._busy_tick(cycle) is not None
     assert protocol.state is ConnState.BUSY
     protocol.flow.resume_reading()
     assert protocol._busy_tick(cycle) is not None
     protocol.data_received(b"cd")  # progress
     await settle()
-    protocol._body_mark_time -= 100
+    protocol._watch.mark_time -= 100
     assert protocol._busy_tick(cycle) is not None
     assert protocol.state is ConnState.BUSY
-    protocol._body_mark_time -= 100  # no progress since: a gap
+    protocol._watch.mark_time -= 100  # no progress since: a gap
     assert protocol._busy_tick(cycle) is None
     assert protocol.state is ConnState.CLOSING
     assert bytes(transport.written).startswith(b"HTTP/1.1 408 ")
@@ -114,7 +114,7 @@ async def test_get_without_body_is_never_watched() -> None:
     cycle = protocol.cycle
     assert cycle is not None
     assert protocol._busy_tick(cycle) == protocol._wait_delay
-    assert protocol._body_cycle is None
+    assert protocol._watch.cycle is None
     gate.set()
     await settle()
     protocol.connection_lost(None)
