@@ -39,6 +39,18 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    at_least = _int_at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}: {text!r}")
+        return value
+
+    return parse
+
+
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
@@ -222,6 +234,55 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="offer permessage-deflate (RFC 7692)",
+    )
+    a(
+        "--http2",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve HTTP/2 (ALPN h2 over TLS, the preface in cleartext); "
+        "default: on when the h2 package is installed",
+    )
+    a(
+        "--http2-max-concurrent-streams",
+        type=_positive_int,
+        default=100,
+        help="SETTINGS_MAX_CONCURRENT_STREAMS, and running apps per connection",
+    )
+    a(
+        "--http2-max-header-list-size",
+        type=_int_at_least(1024),
+        default=65536,
+        help="SETTINGS_MAX_HEADER_LIST_SIZE: largest decoded header list in bytes",
+    )
+    a(
+        "--http2-max-frame-size",
+        type=_int_in(16384, 16777215),
+        default=16384,
+        help="SETTINGS_MAX_FRAME_SIZE: largest frame we accept in bytes",
+    )
+    a(
+        "--http2-initial-window-size",
+        type=_int_in(1, 2**31 - 1),
+        default=65535,
+        help="SETTINGS_INITIAL_WINDOW_SIZE: request body a stream may send unread",
+    )
+    a(
+        "--http2-max-resets",
+        type=_positive_int,
+        default=200,
+        help="client stream resets per 10 s before GOAWAY ENHANCE_YOUR_CALM",
+    )
+    a(
+        "--http2-max-control-frames",
+        type=_positive_int,
+        default=1000,
+        help="SETTINGS, PING, PRIORITY and empty frames per 10 s before ENHANCE_YOUR_CALM",
+    )
+    a(
+        "--http2-window-timeout",
+        type=_seconds,
+        default=30.0,
+        help="reset a stream whose flow-control window stays shut this long",
     )
     a("--ssl-keyfile", default=None, help="TLS private key file")
     a("--ssl-certfile", default=None, help="TLS certificate chain file")

@@ -27,6 +27,17 @@ DEFAULT_LIMIT_REQUEST_FIELDS = 100
 DEFAULT_TIMEOUT_REQUEST_HEAD = 10.0
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
 DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024
+# HTTP/2 (docs/server/http2.md). RFC 9113 §6.5.2 leaves concurrency unlimited by
+# default; 100 is what RFC 9113 §5.1.2 recommends as the minimum to allow.
+DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS = 100
+DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE = 64 * 1024
+DEFAULT_HTTP2_MAX_FRAME_SIZE = 16384  # RFC 9113 §6.5.2: the initial value
+DEFAULT_HTTP2_INITIAL_WINDOW_SIZE = 65535  # RFC 9113 §6.5.2: the initial value
+# Per 10 s: client resets of streams still running (rapid reset, CVE-2023-44487) and
+# control frames (SETTINGS, PING, PRIORITY, unknown, empty DATA).
+DEFAULT_HTTP2_MAX_RESETS = 200
+DEFAULT_HTTP2_MAX_CONTROL_FRAMES = 1000
+DEFAULT_HTTP2_WINDOW_TIMEOUT = 30.0
 DEFAULT_WS_MAX_QUEUE = 32
 
 
@@ -84,6 +95,17 @@ class Config:
     ssl_keyfile_password: str | None = None
     ssl_ca_certs: str | None = None
     ssl_cert_reqs: int = 0  # ssl.CERT_NONE
+
+    # HTTP/2 (server/h2_protocol.py): None means on when the h2 package is installed
+    # (ALPN "h2" over TLS, the cleartext preface otherwise).
+    http2: bool | None = None
+    http2_max_concurrent_streams: int = DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS
+    http2_max_header_list_size: int = DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE
+    http2_max_frame_size: int = DEFAULT_HTTP2_MAX_FRAME_SIZE
+    http2_initial_window_size: int = DEFAULT_HTTP2_INITIAL_WINDOW_SIZE
+    http2_max_resets: int = DEFAULT_HTTP2_MAX_RESETS
+    http2_max_control_frames: int = DEFAULT_HTTP2_MAX_CONTROL_FRAMES
+    http2_window_timeout: float = DEFAULT_HTTP2_WINDOW_TIMEOUT
 
     # processes
     workers: int | None = None

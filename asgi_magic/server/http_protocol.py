@@ -91,8 +91,8 @@ _CLOSING = ConnState.CLOSING
 _CLOSED = ConnState.CLOSED
 
 _TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
-    _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _CLOSING, _CLOSED)),
-    _HEAD: frozenset((_BUSY, _UPGRADING, _CLOSING, _CLOSED)),
+    _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _SWITCHED, _CLOSING, _CLOSED)),
+    _HEAD: frozenset((_BUSY, _UPGRADING, _SWITCHED, _CLOSING, _CLOSED)),
     _BUSY: frozenset((_IDLE, _DISCARDING, _CLOSING, _CLOSED)),
     _DISCARDING: frozenset((_IDLE, _CLOSING, _CLOSED)),
     _UPGRADING: frozenset((_SWITCHED, _CLOSING, _CLOSED)),
@@ -110,6 +110,22 @@ def limits_from_config(config: Config) -> http11.Limits:
         max_fields=config.limit_request_fields,
         max_body=config.limit_request_body,
     )
+
+
+# RFC 9113 §3.4: the part of the HTTP/2 client preface that looks like an HTTP/1.1
+# request head; it can only start a connection.
+_H2_PREFACE_HEAD = b"PRI * HTTP/2.0\r\n\r\n"
+
+
+def http2_enabled(config: Config) -> bool:
+    """``--http2`` (default: on when the optional ``h2`` package is installed)."""
+    if config.http2 is False:
+        return False
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _load_ws_protocol() -> type | None:
@@ -151,6 +167,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.date_header = config.date_header
         self.access_log = AccessLog.from_config(config)
         self.ws_enabled = config.ws != "none"
+        # Only the first bytes of a connection may be the HTTP/2 preface: the check
+        # costs one attribute test per read, and none once it is settled.
+        self.http2 = self._fresh = server_state.http2
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
@@ -183,6 +202,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.info = ConnectionInfo(transport, self.config, self.app_state)
         if error_logger.isEnabledFor(5):
             error_logger.log(5, "%s - connection made", self.info.client_str())
+        if self.http2 and self.info.secure:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._switch_to_http2(b"")  # RFC 9113 §3.2: ALPN chose HTTP/2
+                return
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._wait_delay, self._on_timer)
 
@@ -229,6 +253,8 @@ class HTTPProtocol(asyncio.Protocol):
         if state not in _ACCEPTS_INPUT:
             if state is _CLOSING:
                 self._linger_received(len(data))
+            return
+        if self._fresh and self._http2_preface(data):
             return
         try:
             self.parser.feed(data)
@@ -360,6 +386,33 @@ class HTTPProtocol(asyncio.Protocol):
         ws = ws_cls(self.config, self.server_state, self.app, self.app_state)
         transport.set_protocol(ws)
         ws.upgrade(transport, request, self.parser.trailing_data, info=self.info, flow=self.flow)
+
+    def _http2_preface(self, data: bytes) -> bool:
+        """Switch to HTTP/2 if the connection starts with its preface (prior knowledge,
+        RFC 9113 §3.3); otherwise settle, after the first bytes, that it never will."""
+        buffered = self.parser.trailing_data + data
+        if buffered.startswith(_H2_PREFACE_HEAD):
+            self._switch_to_http2(buffered)
+            return True
+        # A preface split across reads: look again at the next bytes.
+        self._fresh = _H2_PREFACE_HEAD.startswith(buffered)
+        return False
+
+    def _switch_to_http2(self, data: bytes) -> None:
+        from asgi_magic.server.h2_protocol import H2Protocol
+
+        transport = self.transport
+        info = self.info
+        if transport is None or info is None:
+            return
+        self._cancel_timer()
+        self.connections.discard(self)
+        self._set_state(_SWITCHED)
+        h2_protocol = H2Protocol(
+            self.config, self.server_state, self.app, self.app_state, self.loop
+        )
+        transport.set_protocol(h2_protocol)
+        h2_protocol.take_over(transport, info, self.flow, data)
 
     # --- CycleOwner interface ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 from asgi_magic.config import Config
 from asgi_magic.importer import import_from_string
 from asgi_magic.server._sockets import bind_sockets, describe_socket
-from asgi_magic.server.http_protocol import HTTPProtocol, limits_from_config
+from asgi_magic.server.http_protocol import HTTPProtocol, http2_enabled, limits_from_config
 from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import set_levels
 from asgi_magic.server.proxy_headers import trust_from_config
@@ -59,7 +59,7 @@ def default_headers(config: Config) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def create_ssl_context(config: Config) -> ssl.SSLContext | None:
+def create_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | None:
     if config.ssl_certfile is None:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -68,7 +68,8 @@ def create_ssl_context(config: Config) -> ssl.SSLContext | None:
     ctx.verify_mode = ssl.VerifyMode(config.ssl_cert_reqs)
     if config.ssl_ca_certs:
         ctx.load_verify_locations(config.ssl_ca_certs)
-    ctx.set_alpn_protocols(["http/1.1"])
+    # RFC 7301 §3.2: we pick our first choice the client offers; HTTP/2 when it is on.
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return ctx
 
 
@@ -130,9 +131,10 @@ class Server:
         sockets: list[socket.socket] | None,
     ) -> None:
         config = self.config
-        ssl_context = create_ssl_context(config)
-        limits = limits_from_config(config)
         server_state = self.server_state
+        server_state.http2 = http2_enabled(config)
+        ssl_context = create_ssl_context(config, server_state.http2)
+        limits = limits_from_config(config)
 
         def protocol_factory() -> HTTPProtocol:
             return HTTPProtocol(config, server_state, app, state, limits, loop)
