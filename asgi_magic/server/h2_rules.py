@@ -30,6 +30,8 @@ import h2.connection
 import h2.exceptions
 import h2.frame_buffer
 import h2.settings
+import hpack
+from h2.errors import ErrorCodes
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame, PushPromiseFrame
 
 from asgi_magic import http11
@@ -109,6 +111,23 @@ class H2Limits:
         self.max_body: int | None = config.limit_request_body
 
 
+class _CompressionError(h2.exceptions.ProtocolError):
+    """RFC 9113 §4.3: a header block that cannot be decompressed MUST be treated as a
+    connection error of type COMPRESSION_ERROR (h2 would say PROTOCOL_ERROR)."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class _Decoder(hpack.Decoder):
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        try:
+            return super().decode(data, raw)
+        except hpack.OversizedHeaderListError:
+            raise  # h2 answers ENHANCE_YOUR_CALM: an HPACK bomb
+        except (hpack.HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise _CompressionError(f"invalid header block: {exc}") from exc
+
+
 class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
     """h2's frame buffer, with a header block bounded in bytes and in frames.
 
@@ -123,6 +142,14 @@ class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
         super().__init__(server=True)
         self._max_block = max_block
         self._block_size = 0
+
+    def __next__(self) -> Frame:
+        head = self._data[:9]
+        # RFC 9113 §6.5: a SETTINGS ACK with a payload MUST be a connection error of
+        # type FRAME_SIZE_ERROR (hyperframe's refusal would become PROTOCOL_ERROR).
+        if len(head) == 9 and head[3] == 0x4 and head[4] & 0x1 and head[:3] != b"\0\0\0":
+            raise h2.exceptions.FrameTooLargeError("SETTINGS ACK with a payload")
+        return super().__next__()
 
     def _update_header_buffer(self, f: Frame | None) -> Frame | None:
         if isinstance(f, (HeadersFrame, PushPromiseFrame, ContinuationFrame)):
@@ -172,6 +199,7 @@ def new_connection(limits: H2Limits) -> h2.connection.H2Connection:
     # HPACK bomb: the decoder stops inflating past this (DenialOfServiceError →
     # GOAWAY ENHANCE_YOUR_CALM); its dynamic table is capped at our
     # SETTINGS_HEADER_TABLE_SIZE (4,096, the default we advertise).
+    conn.decoder = _Decoder()
     conn.decoder.max_header_list_size = limits.header_list_size
     conn.decoder.max_allowed_table_size = conn.local_settings.header_table_size
     conn.incoming_buffer = _BoundedFrameBuffer(limits.header_list_size)
