@@ -29,6 +29,7 @@ Connection states (``ConnState``; the allowed moves are the table ``_TRANSITIONS
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 from enum import IntEnum
@@ -121,11 +122,12 @@ def http2_enabled(config: Config) -> bool:
     """``--http2`` (default: on when the optional ``h2`` package is installed)."""
     if config.http2 is False:
         return False
+    # Found, not imported: h2 is loaded by the first HTTP/2 connection, so a server that
+    # never sees one carries none of it.
     try:
-        import h2  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("h2") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def _load_ws_protocol() -> type | None:
