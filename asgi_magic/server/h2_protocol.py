@@ -508,6 +508,7 @@ class H2Protocol(asyncio.Protocol):
         h2c = self.h2
         stream_id = stream.stream_id
         pending = stream.pending
+        progress = False
         try:
             if stream.head is not None:
                 head = stream.head
@@ -528,6 +529,7 @@ class H2Protocol(asyncio.Protocol):
                 end = stream.end_due and not pending
                 h2c.send_data(stream_id, chunk.tobytes(), end_stream=end)
                 stream.ended = end
+                progress = True
             if stream.end_due and not pending and not stream.ended:
                 h2c.end_stream(stream_id)
                 stream.ended = True
@@ -537,6 +539,10 @@ class H2Protocol(asyncio.Protocol):
             pending.clear()
         self._write_out()
         if pending:
+            # The stall clock runs from the last time the window let anything through:
+            # a client that reads slowly is not a client that never reads.
+            if progress or self.flow.write_paused:
+                stream.stalled_since = 0.0
             if not stream.stalled_since and not self.flow.write_paused:
                 stream.stalled_since = self.loop.time()
             stream.flow.pause_writing()

@@ -291,3 +291,36 @@ def test_idle_connection_is_closed_with_goaway() -> None:
         events = client.until(h2.events.ConnectionTerminated, limit=5)
         event = goaway(events)
         assert event is not None and event.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_a_slow_reader_is_not_a_stall() -> None:
+    # The window opens a little at a time: every opening restarts the stall clock.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"s" * 6000})
+
+    with run_server(app, http2_window_timeout=0.6) as url, H2Client(url) as client:
+        client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+        client.flush()
+        stream_id = client.request("GET", "/")
+        got = 0
+        ended = False
+        deadline = time.monotonic() + 10
+        while not ended and time.monotonic() < deadline:
+            for event in client.read_once(0.3):
+                if isinstance(event, h2.events.DataReceived) and event.stream_id == stream_id:
+                    got += len(event.data)
+                    if event.stream_ended is not None:
+                        continue
+                    # Each opening comes within the stall timeout; the whole body takes
+                    # several timeouts.
+                    time.sleep(0.4)
+                    client.conn.increment_flow_control_window(len(event.data), stream_id)
+                    client.flush()
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+                elif isinstance(event, h2.events.StreamReset):
+                    raise AssertionError("a slow reader was reset")
+        assert ended and got == 6000
