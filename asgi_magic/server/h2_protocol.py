@@ -58,7 +58,6 @@ from asgi_magic.server.h2_rules import (
     request_from_headers,
 )
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
-from asgi_magic.server.responses import error_response
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.state import ServerState
 
@@ -168,9 +167,7 @@ class H2Stream:
 
     def error_response(self, status: int, reason: str) -> bytes:
         conn = self.conn
-        fields, body = error_fields(
-            error_response(conn.default_headers, conn.date_header, status, reason)
-        )
+        fields, body = error_fields(status, reason, conn.default_headers, conn.date_header)
         self.head = fields
         return body
 

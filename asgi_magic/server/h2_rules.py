@@ -376,11 +376,23 @@ class H2Framer:
         raise http11.ProtocolError(500, "no out-of-band body over HTTP/2")
 
 
-def error_fields(response: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The HTTP/2 fields and body of a whole error response built by
-    ``responses.error_response`` (one path for the server's own answers)."""
-    head, _, body = response.partition(b"\r\n\r\n")
-    status = int(head[9:12])
+def error_fields(
+    status: int, reason: str, defaults: http11.WriterDefaults, date_header: bool
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The HTTP/2 fields and body of one of the server's own answers (400, 413, 500,
+    503 …): ``reason`` and a newline as plain text, with the server's default headers
+    and Date, through the same writer as every response."""
+    body = reason.encode("utf-8", "replace") + b"\n"
+    writer = http11.ResponseWriter(b"GET", "1.0", False, defaults, date_header)
+    head = writer.start(
+        status,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            # Keeps browsers from guessing a type for the plain-text body.
+            (b"x-content-type-options", b"nosniff"),
+            (b"content-length", b"%d" % len(body)),
+        ],
+    )
     return _fields_of(head, status), body
 
 

@@ -14,7 +14,6 @@ from asgi_magic.server.h2_rules import (
     error_fields,
     request_from_headers,
 )
-from asgi_magic.server.responses import error_response
 
 pytest.importorskip("h2")
 
@@ -136,8 +135,7 @@ def test_framer_enforces_the_http11_rules() -> None:
 
 
 def test_error_fields() -> None:
-    response = error_response(http11.WriterDefaults(()), False, 413, "Content Too Large")
-    fields, body = error_fields(response)
+    fields, body = error_fields(413, "Content Too Large", http11.WriterDefaults(()), False)
     assert fields[0] == (b":status", b"413")
     assert (b"content-length", b"%d" % len(body)) in fields
     assert not [n for n, _ in fields if n == b"connection"]
