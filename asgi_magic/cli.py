@@ -241,8 +241,6 @@ def compat_notices(config: Config) -> list[str]:
         notes.append(f"--http {config.http}: asgi_magic always uses its own HTTP/1.1 parser")
     if config.ws not in ("auto", "none"):
         notes.append(f"--ws {config.ws}: asgi_magic always uses its own WebSocket stack")
-    if config.http2:
-        notes.append("--http2: asgi_magic does not serve HTTP/2 yet; clients get HTTP/1.1")
     if config.loop == "zuvloop":
         notes.append("--loop zuvloop: using uvloop when installed, else asyncio")
     return notes

@@ -12,6 +12,8 @@ Method (the machine is small and noisy, so the method is what makes figures comp
   body) and gets a 1 s warm-up, then the rows are measured round-robin for R rounds (the
   order rotates every round) so drift in machine load hits every row alike;
 * the figure is the median over rounds; p99 latency comes from ``wrk --latency``;
+* HTTP/2 rows use h2load (Debian's ``nghttp2-client``) in cleartext with prior
+  knowledge, ``-c`` connections of ``-m`` concurrent streams each;
 * a round with any non-2xx/3xx answer, too many socket errors or a dead server fails the
   row: a server that answers errors fast must not win;
 * ratios are asgi_magic (or asgi_magic.web) divided by the row's figure, taken round by
@@ -152,6 +154,54 @@ def wrk_failure(stats: WrkStats) -> str | None:
     if errors > max(1, stats.requests * MAX_SOCKET_ERROR_RATIO):
         detail = ", ".join(f"{k} {v}" for k, v in stats.socket_errors.items() if v)
         return f"{errors} socket errors ({detail})"
+    return None
+
+
+# --- h2load output -> numbers (pure; tested) ------------------------------------------
+
+_RE_H2_FINISHED = re.compile(
+    r"^finished in ([\d.]+)(us|ms|s|m|h), ([\d.]+) req/s, ([\d.]+)([KMGT]?B)/s", re.M
+)
+_RE_H2_REQUESTS = re.compile(
+    r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+    r"(\d+) errored, (\d+) timeout",
+    re.M,
+)
+_RE_H2_STATUS = re.compile(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", re.M)
+
+
+@dataclass(frozen=True)
+class H2LoadStats:
+    requests_per_s: float
+    succeeded: int
+    failed: int  # failed + errored + timeout, as h2load counts them
+    bad_status: int  # 4xx and 5xx
+
+
+def parse_h2load(text: str) -> H2LoadStats:
+    finished = _RE_H2_FINISHED.search(text)
+    requests = _RE_H2_REQUESTS.search(text)
+    if finished is None or requests is None:
+        tail = text.strip().splitlines()[-1:] or ["(no output)"]
+        raise WrkParseError(f"no summary in h2load output: {tail[0]}")
+    status = _RE_H2_STATUS.search(text)
+    counts = [int(v) for v in requests.groups()]
+    return H2LoadStats(
+        requests_per_s=float(finished.group(3)),
+        succeeded=counts[3],
+        failed=counts[4] + counts[5] + counts[6],
+        bad_status=int(status.group(3)) + int(status.group(4)) if status else 0,
+    )
+
+
+def h2load_failure(stats: H2LoadStats) -> str | None:
+    """Why this h2load run must not count, or None when it is a clean run."""
+    if stats.succeeded == 0:
+        return "no request completed"
+    if stats.bad_status:
+        return f"{stats.bad_status} 4xx/5xx responses"
+    if stats.failed > max(1, stats.succeeded * MAX_SOCKET_ERROR_RATIO):
+        return f"{stats.failed} failed requests"
     return None
 
 
@@ -361,6 +411,11 @@ def _granian(app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _granian_h2(app: str, port: int) -> list[str]:
+    # --http 2: HTTP/2 only (cleartext prior knowledge), as h2load speaks it.
+    return [*_granian(app, port)[:-1], "--http", "2", app]
+
+
 SERVERS: dict[str, ServerKind] = {
     k.key: k
     for k in (
@@ -399,6 +454,10 @@ SERVERS: dict[str, ServerKind] = {
             note="Rust server, not a Python one",
         ),
         ServerKind(
+            "granian-h2", "granian (asgi, --http 2)", _granian_h2, "granian",
+            note="Rust server, not a Python one",
+        ),
+        ServerKind(
             "floor", "raw uvloop floor", _floor, "uvloop",
             note="not a server: fixed bytes per request head, no HTTP parsing, no ASGI",
         ),
@@ -418,6 +477,7 @@ class Check:
     expect: Callable[[bytes], bool]
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    http2: bool = False  # ask over HTTP/2 (prior knowledge), for HTTP/2-only servers
 
 
 @dataclass(frozen=True)
@@ -436,7 +496,7 @@ class Row:
     target: str  # Target.key
     label: str
     group: str
-    load: str  # "wrk" or "ws"
+    load: str  # "wrk", "ws" or "h2load"
     path: str = "/"
     reference: bool = False
     connections: int | None = None  # None: the --connections value
@@ -444,6 +504,7 @@ class Row:
     payload_bytes: int | None = None  # per request/message, for MB/s
     ws_size: int = 16
     ws_connections: int = 50
+    h2_streams: int = 10  # h2load -m: concurrent streams per connection
     note: str = ""
 
 
@@ -628,7 +689,26 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for s in wsgi_servers
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario, wsgi)}
+    h2_servers = ["asgi_magic", "hypercorn", "granian-h2"]
+    h2_check = Check("GET", "/", _is(HELLO_BODY), http2=True)
+    http2 = Scenario(
+        "http2",
+        "http2 — raw ASGI hello world over HTTP/2",
+        "req/s",
+        "`GET /` → 200 `Hello, world!` over cleartext HTTP/2 (prior knowledge), h2load -t1, "
+        "16 connections x 10 concurrent streams. Same app as `hello`.",
+        tuple(
+            Target(f"h2:{s}", s, "bench.apps.raw:app", ("h2",), (h2_check,)) for s in h2_servers
+        ),
+        tuple(
+            Row(
+                f"h2:{s}", SERVERS[s].label, "hello h2c", "h2load", connections=16,
+                reference=s == "asgi_magic", note=SERVERS[s].note,
+            )
+            for s in h2_servers
+        ),
+    )  # fmt: skip
+    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario, wsgi, http2)}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -737,6 +817,8 @@ def start_server(target: Target, env: dict[str, str], logs: Path) -> RunningServ
 
 
 def check_answer(server: RunningServer, check: Check) -> str | None:
+    if check.http2:
+        return _check_answer_h2(server, check)
     conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
         conn.request(check.method, check.path, body=check.body, headers=dict(check.headers))
@@ -753,7 +835,41 @@ def check_answer(server: RunningServer, check: Check) -> str | None:
     return None
 
 
+def _check_answer_h2(server: RunningServer, check: Check) -> str | None:
+    import httpx  # with the h2 package: both are in the test extra
+
+    try:
+        with httpx.Client(http1=False, http2=True, timeout=10) as client:
+            response = client.request(
+                check.method, f"http://{HOST}:{server.port}{check.path}", content=check.body
+            )
+    except httpx.HTTPError as exc:
+        return f"{check.method} {check.path}: {type(exc).__name__}: {exc}"
+    if response.http_version != "HTTP/2" or response.status_code != 200:
+        return (
+            f"{check.method} {check.path} answered {response.status_code} {response.http_version}"
+        )
+    if not check.expect(response.content):
+        return f"{check.method} {check.path}: unexpected body {response.content[:80]!r}"
+    return None
+
+
 # --- load generators ----------------------------------------------------------------------
+
+
+def run_h2load(url: str, seconds: float, connections: int, streams: int) -> H2LoadStats | str:
+    argv = [
+        "taskset", "-c", LOAD_CPU, "h2load", "-t1", "-c", str(connections),
+        "-m", str(streams), "-D", f"{seconds:g}", url,
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        return "h2load did not finish"
+    try:
+        return parse_h2load(done.stdout)
+    except WrkParseError as exc:
+        return f"{exc} {done.stderr.strip()[:200]}"
 
 
 def run_wrk(url: str, seconds: float, connections: int, lua: str | None) -> WrkStats | str:
@@ -801,6 +917,16 @@ def measure(server: RunningServer, row: Row, seconds: float, connections: int) -
     if row.load == "ws":
         # ws_load has its own unmeasured warm-up before each window.
         return run_ws(f"ws://{HOST}:{server.port}{row.path}", seconds, 0.5, row)
+    if row.load == "h2load":
+        h2stats = run_h2load(
+            f"http://{HOST}:{server.port}{row.path}",
+            seconds,
+            row.connections or connections,
+            row.h2_streams,
+        )
+        if isinstance(h2stats, str):
+            return h2stats if server.alive() else server.death_reason()
+        return h2load_failure(h2stats) or Measurement(rate=h2stats.requests_per_s)
     stats = run_wrk(
         f"http://{HOST}:{server.port}{row.path}", seconds, row.connections or connections, row.lua
     )
@@ -820,6 +946,11 @@ def warm_up(server: RunningServer, row: Row, connections: int) -> None:
         run_wrk(
             f"http://{HOST}:{server.port}{row.path}", WARMUP_SECONDS,
             row.connections or connections, row.lua,
+        )  # fmt: skip
+    elif row.load == "h2load":
+        run_h2load(
+            f"http://{HOST}:{server.port}{row.path}", WARMUP_SECONDS,
+            row.connections or connections, row.h2_streams,
         )  # fmt: skip
     # WebSocket rows warm up inside ws_load.py.
 
@@ -893,7 +1024,9 @@ def run_scenario(
 
 
 def _versions() -> str:
-    names = ["uvicorn", "httptools", "hypercorn", "granian", "starlette", "fastapi", "uvloop"]
+    names = [
+        "uvicorn", "httptools", "hypercorn", "granian", "starlette", "fastapi", "uvloop", "h2",
+    ]  # fmt: skip
     found = []
     from importlib import metadata
 
@@ -966,11 +1099,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     scenarios = build_scenarios(args.app_server)
-    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    tools = ["wrk", "taskset"]
+    if any(
+        row.load == "h2load"
+        for name in (args.scenario or scenarios)
+        for row in scenarios[name].rows
+    ):
+        tools.append("h2load")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         print(
             f"bench: {' and '.join(missing)} not found on PATH. Install it "
-            "(Debian/Ubuntu: `apt-get install wrk util-linux`) and run again.",
+            "(Debian/Ubuntu: `apt-get install wrk util-linux nghttp2-client`) and run again.",
             file=sys.stderr,
         )
         return 2

@@ -180,7 +180,15 @@ def test_rotate_interleaves_rounds() -> None:
 
 def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
-    assert set(scenarios) == {"hello", "framework", "websocket", "static", "upload", "wsgi"}
+    assert set(scenarios) == {
+        "hello",
+        "framework",
+        "websocket",
+        "static",
+        "upload",
+        "wsgi",
+        "http2",
+    }
     for scenario in scenarios.values():
         targets = {t.key for t in scenario.targets}
         assert all(t.server in run.SERVERS for t in scenario.targets)
@@ -196,6 +204,40 @@ def test_scenarios_are_consistent() -> None:
     assert {"asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor"} == (
         hello_servers
     )
+
+    h2_servers = {t.server for t in scenarios["http2"].targets}
+    assert h2_servers == {"asgi_magic", "hypercorn", "granian-h2"}
+    assert {row.load for row in scenarios["http2"].rows} == {"h2load"}
+    assert all(c.http2 for t in scenarios["http2"].targets for c in t.checks)
+
+
+# Captured from h2load (nghttp2 1.52) against a local server.
+H2LOAD_OK = """\
+starting benchmark...
+spawning thread #0: 16 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for each client.
+Warm-up phase is over for thread #0.
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 2.00s, 5123.50 req/s, 190.12KB/s
+requests: 10247 total, 10407 started, 10247 done, 10247 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 10247 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 380.24KB (389362) total, 30.02KB (30741) headers (space savings 94.01%), 130.08KB (133211) data
+"""
+
+
+def test_parse_h2load() -> None:
+    stats = run.parse_h2load(H2LOAD_OK)
+    assert stats.requests_per_s == pytest.approx(5123.50)
+    assert (stats.succeeded, stats.failed, stats.bad_status) == (10247, 0, 0)
+    assert run.h2load_failure(stats) is None
+    bad = run.parse_h2load(
+        H2LOAD_OK.replace("0 4xx, 0 5xx", "0 4xx, 3 5xx").replace("0 errored", "40 errored")
+    )
+    assert run.h2load_failure(bad) == "3 4xx/5xx responses"
+    assert run.h2load_failure(run.H2LoadStats(10.0, 1000, 40, 0)) == "40 failed requests"
+    with pytest.raises(run.WrkParseError):
+        run.parse_h2load("h2load: connect failed")
 
 
 def test_cli_defaults_and_quick() -> None:
