@@ -310,6 +310,9 @@ def run_config(config: Config) -> None:
     except Exception as exc:
         sys.stderr.write(f"Error loading ASGI app. {type(exc).__name__}: {exc}\n")
         sys.exit(1)
+    from asgi_magic._extensions import log_build_info
+
+    log_build_info()  # one startup line: which build (compiled or pure Python) runs
     # load_app has already applied --factory and the interface adapter.
     config.factory = False
     config.interface = "asgi3"
