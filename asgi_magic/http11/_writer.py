@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable
 from http import HTTPStatus
+from typing import Any
 
 from ._abnf import FIELD_VALUE_BYTES, TCHAR
 from ._errors import ProtocolError
@@ -134,7 +135,11 @@ _CRLFS = [b"\r\n" * n for n in range(64)]
 
 
 def _app_fields(
-    headers: tuple[tuple[bytes, bytes], ...], drop_length: bool
+    # Any: the application's pairs, not yet checked (a bytearray value is accepted; a
+    # non-bytes name is refused below). A typed tuple would make the compiled build
+    # refuse what pure Python accepts.
+    headers: tuple[Any, ...],
+    drop_length: bool,
 ) -> tuple[bytes, tuple[bytes, ...], int | None, bool, bool]:
     """Check the application's header list and join it: ``(block, lower-cased names,
     Content-Length, Connection has close, Connection was sent)``. ``drop_length``: the
@@ -311,7 +316,11 @@ class ResponseWriter:
         self.finished = False
         """The last ``body()`` call (``more_body=False``) was made."""
 
-    def start(self, status: int, headers: HeaderPairs) -> bytes:
+    # The status, headers, body and more_body come from the application unchecked (the
+    # ASGI message), so they are typed as what is accepted at run time and checked here:
+    # the compiled build (mypyc) enforces annotations with TypeError, and must refuse bad
+    # values with the same ProtocolError(500) as pure Python.
+    def start(self, status: object, headers: HeaderPairs) -> bytes:
         """The status line and header section, ending in the empty line.
 
         Framing: the application's Content-Length is kept and enforced; otherwise
@@ -394,7 +403,7 @@ class ResponseWriter:
             return b"".join((status_line, block, _date_line, app_block, tail))
         return b"".join((status_line, block, app_block, tail))
 
-    def body(self, data: bytes, more_body: bool = False) -> bytes:
+    def body(self, data: object, more_body: object = False) -> bytes:
         """The wire bytes for one piece of body; ``more_body=False`` ends the response."""
         mode = self._mode
         if self.finished or mode == _NOT_STARTED:
