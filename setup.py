@@ -39,6 +39,12 @@ STAMP_NAME: str = _EXT["STAMP_NAME"]
 MYPYC_GROUP = "asgi_magic"
 
 
+# setuptools' PEP 517 hooks run this file once per hook; only these commands build.
+_BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
+# Builds whose compiled files land next to the sources (pip install -e, build_ext -i).
+_IN_PLACE = bool({"editable_wheel", "develop", "--inplace", "-i"}.intersection(sys.argv[1:]))
+
+
 def _say(message: str) -> None:
     sys.stderr.write(f"asgi-magic build: {message}\n")
     sys.stderr.flush()
@@ -60,7 +66,12 @@ def _compiler_missing() -> str | None:
 
 
 def _remove_in_place_artifacts() -> None:
-    """Delete compiled modules an earlier in-place build left next to the sources."""
+    """Delete compiled modules an earlier in-place build left next to the sources.
+
+    Only for an in-place (editable) build: the one that would otherwise run beside them.
+    """
+    if not _IN_PLACE:
+        return
     suffixes = [".so", ".pyd"]
     names = [*COMPILED_MODULES, *C_EXTENSIONS]
     removed = []
@@ -88,10 +99,6 @@ def _write_stamp(directory: Path) -> None:
         digests[module] = _EXT["source_digest"](str(ROOT / _rel(module)))
     stamp = {"sources": digests, "python": sys.version.split()[0]}
     (directory / STAMP_NAME).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
-
-
-# setuptools' PEP 517 hooks run this file once per hook; only these commands build.
-_BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
 
 
 def extensions() -> list[Extension]:
@@ -139,7 +146,10 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:
-            _say(f"installing pure Python: compiling failed ({type(exc).__name__}: {exc})")
+            detail = f"{type(exc).__name__}: {exc}"
+            if len(detail) > 300:
+                detail = detail[:300] + " …"
+            _say(f"installing pure Python: compiling failed ({detail})")
             self._discard_outputs()
             return
         # An in-place (editable) build: the compiled files sit next to the sources, so

@@ -273,10 +273,18 @@ def _uvicorn(http: str, ws: str) -> Callable[[str, int], list[str]]:
 
 
 def _asgi_magic(app: str, port: int) -> list[str]:
+    # The installed build (compiled where it was built: docs/compiled.md), whatever the
+    # caller's environment says.
     return [
+        "env", "-u", "ASGI_MAGIC_NO_EXTENSIONS",
         PYTHON, "-m", "asgi_magic", app, "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+
+
+def _asgi_magic_pure(app: str, port: int) -> list[str]:
+    # The same server with the pure-Python protocol modules (no compiled code).
+    return ["env", "ASGI_MAGIC_NO_EXTENSIONS=1", *_asgi_magic(app, port)[3:]]
 
 
 def _floor(app: str, port: int) -> list[str]:
@@ -304,6 +312,10 @@ SERVERS: dict[str, ServerKind] = {
     k.key: k
     for k in (
         ServerKind("asgi_magic", "asgi_magic", _asgi_magic, "asgi_magic.__main__"),
+        ServerKind(
+            "asgi_magic-pure", "asgi_magic (pure Python)", _asgi_magic_pure,
+            "asgi_magic.__main__", note="ASGI_MAGIC_NO_EXTENSIONS=1",
+        ),
         ServerKind(
             "uvicorn-httptools", "uvicorn (httptools, uvloop)",
             _uvicorn("httptools", "none"), "httptools",
@@ -414,7 +426,8 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
     )  # fmt: skip
 
     hello_servers = [
-        "asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor",
+        "asgi_magic", "asgi_magic-pure", "uvicorn-httptools", "uvicorn-h11", "hypercorn",
+        "granian", "floor",
     ]  # fmt: skip
     hello = Scenario(
         "hello",
@@ -456,7 +469,9 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
         ),
     )
 
-    ws_servers = ["asgi_magic", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn"]
+    ws_servers = [
+        "asgi_magic", "asgi_magic-pure", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn",
+    ]  # fmt: skip
     websocket = Scenario(
         "websocket",
         "websocket — raw ASGI echo",

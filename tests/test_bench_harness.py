@@ -191,9 +191,20 @@ def test_scenarios_are_consistent() -> None:
         # Exactly one asgi_magic reference per compared group.
         assert set(groups.values()) == {1}, scenario.name
     hello_servers = {t.server for t in scenarios["hello"].targets}
-    assert {"asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor"} == (
-        hello_servers
-    )
+    assert {
+        "asgi_magic",
+        "asgi_magic-pure",
+        "uvicorn-httptools",
+        "uvicorn-h11",
+        "hypercorn",
+        "granian",
+        "floor",
+    } == hello_servers
+    # The compiled and the pure-Python build are two rows; only the environment differs.
+    compiled = run.SERVERS["asgi_magic"].argv("app:app", 1)
+    pure = run.SERVERS["asgi_magic-pure"].argv("app:app", 1)
+    assert compiled[:3] == ["env", "-u", "ASGI_MAGIC_NO_EXTENSIONS"]
+    assert pure[:2] == ["env", "ASGI_MAGIC_NO_EXTENSIONS=1"] and pure[2:] == compiled[3:]
 
 
 def test_cli_defaults_and_quick() -> None:

@@ -4,14 +4,18 @@
  * octet at index i modulo 4 of the masking key." Masking is an involution, so the same
  * function masks and unmasks. The bytes are XORed eight at a time with the key repeated
  * twice: every 8-byte step starts at a multiple of 4, so the key phase stays 0 and the
- * loop needs no byte shuffling (the compiler vectorises it). memcpy makes the loads and
- * stores alignment-safe; the 8-byte pattern is built from the key's bytes in memory
- * order, so the result does not depend on the machine's endianness.
+ * loop needs no byte shuffling; where SSE2 exists, 16 bytes at a time the same way.
+ * memcpy and the unaligned SSE2 loads and stores make it alignment-safe; the 8-byte
+ * pattern is built from the key's bytes in memory order, so the result does not depend
+ * on the machine's endianness.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* every x86-64 CPU has SSE2: 16 bytes per XOR */
+#endif
 
 static PyObject *
 cmask_apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -47,6 +51,15 @@ cmask_apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         memcpy(pattern, key, 4);
         memcpy(pattern + 4, key, 4);
         memcpy(&key8, pattern, 8);
+#if defined(__SSE2__)
+        {
+            const __m128i key16 = _mm_set1_epi64x((long long)key8);
+            for (; i + 16 <= n; i += 16) {
+                __m128i block = _mm_loadu_si128((const __m128i *)(src + i));
+                _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(block, key16));
+            }
+        }
+#endif
         for (; i + 8 <= n; i += 8) {
             memcpy(&word, src + i, 8);
             word ^= key8;
