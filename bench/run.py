@@ -55,6 +55,8 @@ from bench.apps._data import (  # noqa: E402  (needs the sys.path line above)
     ensure_static_files,
     upload_body,
 )
+from bench.apps.cases import JSON_BODY as CASES_JSON  # noqa: E402
+from bench.apps.cases import STREAM_SIZE as CASES_STREAM_SIZE  # noqa: E402
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable
@@ -411,8 +413,9 @@ def _sized(n: int) -> Callable[[bytes], bool]:
     return lambda body: len(body) == n
 
 
-def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
-    """Every scenario; ``app_server`` runs the framework, static and upload apps."""
+def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> dict[str, Scenario]:
+    """Every scenario; ``app_server`` runs the framework, static and upload apps;
+    ``connections`` is the wrk default (``--connections``), named in group labels."""
     hello_check = Check("GET", "/", _is(HELLO_BODY))
     ws_check = Check("GET", "/", _is(b"websocket echo\n"))
     fw_check = Check("GET", "/users/42", _user_json)
@@ -433,17 +436,59 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
         "hello",
         "hello — raw ASGI hello world",
         "req/s",
-        "`GET /` → 200 `Hello, world!` (text/plain), keep-alive, wrk -t1, "
-        "{connections} connections. Headline: asgi_magic ÷ uvicorn (httptools).",
+        "`GET /` → 200 `Hello, world!` (text/plain), keep-alive, wrk -t1, at 1, "
+        "{connections} and 256 connections, and pipelined 16 deep (`bench/lua/pipeline.lua`, "
+        "{connections} connections). Headline: asgi_magic ÷ uvicorn (httptools).",
         tuple(
             Target(f"hello:{s}", s, "bench.apps.raw:app", (), (hello_check,)) for s in hello_servers
         ),
         tuple(
             Row(
-                f"hello:{s}", SERVERS[s].label, "hello", "wrk",
-                reference=s == "asgi_magic", note=SERVERS[s].note,
+                f"hello:{s}", SERVERS[s].label, group, "wrk",
+                reference=s == "asgi_magic", note=SERVERS[s].note, connections=conns, lua=lua,
+            )
+            for group, conns, lua in (
+                ("1 connection", 1, None),
+                (f"{connections} connections", None, None),
+                ("256 connections", 256, None),
+                ("pipelined x16", None, str(LUA / "pipeline.lua")),
             )
             for s in hello_servers
+        ),
+    )  # fmt: skip
+
+    # The protocol beyond hello: bench.apps.cases on every server (no floor: it answers
+    # fixed bytes, not these endpoints).
+    payload_servers = [s for s in hello_servers if s != "floor"]
+    payload_checks = (
+        Check("GET", "/json", _is(CASES_JSON)),
+        Check("POST", "/echo", _is(b"e" * 4096), b"e" * 4096),
+        Check("GET", "/stream", _sized(CASES_STREAM_SIZE)),
+    )
+    payload = Scenario(
+        "payload",
+        "payload — JSON, POST echo and a streamed response (raw ASGI)",
+        "req/s",
+        "`GET /json` (1 KB JSON, {connections} connections); `POST /echo` of 4 KiB "
+        "({connections} connections) and of 1 MiB (16 connections), the body read whole "
+        "and sent back; `GET /stream`: 10 MiB in 64 KiB `more_body` pieces (4 connections, "
+        "MB/s is the figure to compare). App: `bench/apps/cases.py`.",
+        tuple(
+            Target(f"payload:{s}", s, "bench.apps.cases:app", (), payload_checks)
+            for s in payload_servers
+        ),
+        tuple(
+            Row(
+                f"payload:{s}", SERVERS[s].label, group, "wrk", path=path,
+                reference=s == "asgi_magic", connections=conns, lua=lua, payload_bytes=size,
+            )
+            for group, path, conns, lua, size in (
+                ("JSON 1 KB", "/json", None, None, len(CASES_JSON)),
+                ("POST echo 4 KiB", "/echo", None, str(LUA / "echo_4k.lua"), 4096),
+                ("POST echo 1 MiB", "/echo", 16, str(LUA / "echo_1m.lua"), 1 << 20),
+                ("stream 10 MiB", "/stream", 4, None, CASES_STREAM_SIZE),
+            )
+            for s in payload_servers
         ),
     )  # fmt: skip
 
@@ -542,7 +587,7 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for k, label, _, _ in upload_apps
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario)}
+    return {s.name: s for s in (hello, payload, framework, websocket, static, upload_scenario)}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -867,7 +912,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    scenarios = build_scenarios(args.app_server)
+    scenarios = build_scenarios(args.app_server, args.connections)
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
         print(

@@ -180,7 +180,11 @@ def test_rotate_interleaves_rounds() -> None:
 
 def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
-    assert set(scenarios) == {"hello", "framework", "websocket", "static", "upload"}
+    assert set(scenarios) == {"hello", "payload", "framework", "websocket", "static", "upload"}
+    hello_groups = {row.group for row in scenarios["hello"].rows}
+    assert hello_groups == {"1 connection", "64 connections", "256 connections", "pipelined x16"}
+    payload_groups = {row.group for row in scenarios["payload"].rows}
+    assert payload_groups == {"JSON 1 KB", "POST echo 4 KiB", "POST echo 1 MiB", "stream 10 MiB"}
     for scenario in scenarios.values():
         targets = {t.key for t in scenario.targets}
         assert all(t.server in run.SERVERS for t in scenario.targets)
