@@ -344,6 +344,30 @@ SERVERS: dict[str, ServerKind] = {
 }  # fmt: skip
 
 
+def _access_log_on(kind: ServerKind) -> ServerKind:
+    """The same server with its access log on (one line per request, to its log file):
+    real deployments keep it, so the bench shows what it costs each server."""
+
+    def argv(app: str, port: int) -> list[str]:
+        args = kind.argv(app, port)
+        if "--no-access-log" in args:
+            index = args.index("--no-access-log")
+            args[index : index + 1] = ["--access-log"] if kind.key == "granian" else []
+        if "--log-level" in args:  # access lines are logged at INFO
+            args[args.index("--log-level") + 1] = "info"
+        if kind.key == "hypercorn":
+            args += ["--access-logfile", "-"]
+        return args
+
+    return ServerKind(
+        f"{kind.key}+log", f"{kind.label}, access log on", argv, kind.needs, kind.note
+    )
+
+
+ACCESS_LOG_SERVERS = ["asgi_magic", "asgi_magic-pure", "uvicorn-httptools", "hypercorn", "granian"]
+SERVERS.update((f"{k}+log", _access_log_on(SERVERS[k])) for k in ACCESS_LOG_SERVERS)
+
+
 # --- scenarios ----------------------------------------------------------------------------
 
 
@@ -432,15 +456,18 @@ def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> di
         "asgi_magic", "asgi_magic-pure", "uvicorn-httptools", "uvicorn-h11", "hypercorn",
         "granian", "floor",
     ]  # fmt: skip
+    log_servers = [f"{k}+log" for k in ACCESS_LOG_SERVERS]
     hello = Scenario(
         "hello",
         "hello — raw ASGI hello world",
         "req/s",
         "`GET /` → 200 `Hello, world!` (text/plain), keep-alive, wrk -t1, at 1, "
         "{connections} and 256 connections, and pipelined 16 deep (`bench/lua/pipeline.lua`, "
-        "{connections} connections). Headline: asgi_magic ÷ uvicorn (httptools).",
+        "{connections} connections); then with each server's access log on. "
+        "Headline: asgi_magic ÷ uvicorn (httptools).",
         tuple(
-            Target(f"hello:{s}", s, "bench.apps.raw:app", (), (hello_check,)) for s in hello_servers
+            Target(f"hello:{s}", s, "bench.apps.raw:app", (), (hello_check,))
+            for s in (*hello_servers, *log_servers)
         ),
         tuple(
             Row(
@@ -454,6 +481,12 @@ def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> di
                 ("pipelined x16", None, str(LUA / "pipeline.lua")),
             )
             for s in hello_servers
+        ) + tuple(
+            Row(
+                f"hello:{s}", SERVERS[s].label, f"access log on, {connections} connections",
+                "wrk", reference=s == "asgi_magic+log", note=SERVERS[s].note,
+            )
+            for s in log_servers
         ),
     )  # fmt: skip
 

@@ -182,7 +182,13 @@ def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
     assert set(scenarios) == {"hello", "payload", "framework", "websocket", "static", "upload"}
     hello_groups = {row.group for row in scenarios["hello"].rows}
-    assert hello_groups == {"1 connection", "64 connections", "256 connections", "pipelined x16"}
+    assert hello_groups == {
+        "1 connection",
+        "64 connections",
+        "256 connections",
+        "pipelined x16",
+        "access log on, 64 connections",
+    }
     payload_groups = {row.group for row in scenarios["payload"].rows}
     assert payload_groups == {"JSON 1 KB", "POST echo 4 KiB", "POST echo 1 MiB", "stream 10 MiB"}
     for scenario in scenarios.values():
@@ -203,6 +209,11 @@ def test_scenarios_are_consistent() -> None:
         "hypercorn",
         "granian",
         "floor",
+        "asgi_magic+log",
+        "asgi_magic-pure+log",
+        "uvicorn-httptools+log",
+        "hypercorn+log",
+        "granian+log",
     } == hello_servers
     # The compiled and the pure-Python build are two rows; only the environment differs.
     compiled = run.SERVERS["asgi_magic"].argv("app:app", 1)
@@ -348,3 +359,15 @@ async def test_echo_client_rejects_a_refused_handshake() -> None:
     with pytest.raises(ConnectionError, match="403"):
         await asyncio.wait_for(client.upgraded, 1)
     assert transport.closed
+
+
+def test_access_log_rows_turn_each_servers_log_on() -> None:
+    def argv(key: str) -> list[str]:
+        return run.SERVERS[key].argv("app:app", 1)
+
+    for key in run.ACCESS_LOG_SERVERS:
+        on = argv(f"{key}+log")
+        assert "--no-access-log" not in on
+        assert on[on.index("--log-level") + 1] == "info", key
+    assert "--no-access-log" in argv("asgi_magic") and "--access-log" in argv("granian+log")
+    assert argv("hypercorn+log")[-2:] == ["--access-logfile", "-"]
