@@ -70,6 +70,9 @@ START_TIMEOUT = 20.0
 # wrk counts connect/read/write/timeout errors; a handful can happen at the edges of a
 # run, more means the server drops connections. Non-2xx answers have no allowance.
 MAX_SOCKET_ERROR_RATIO = 0.001
+# Idle keep-alive connections opened for the memory row (enough that the allocator's
+# granularity, an arena of 256 KiB or 1 MiB, is small beside the growth).
+IDLE_CONNECTIONS = 2000
 
 
 # --- wrk output -> numbers (pure; tested in tests/test_bench_harness.py) -----------------
@@ -398,7 +401,7 @@ class Row:
     target: str  # Target.key
     label: str
     group: str
-    load: str  # "wrk" or "ws"
+    load: str  # "wrk", "ws" or "idle" (memory per idle connection)
     path: str = "/"
     reference: bool = False
     connections: int | None = None  # None: the --connections value
@@ -620,7 +623,29 @@ def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> di
             for k, label, _, _ in upload_apps
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, payload, framework, websocket, static, upload_scenario)}
+    idle_servers = [s for s in hello_servers if s != "floor"]
+    idle = Scenario(
+        "idle",
+        "idle — memory per idle keep-alive connection",
+        "idle conns/MiB",
+        f"{IDLE_CONNECTIONS} connections each make one hello request and stay open; the figure "
+        "is connections per MiB of the server's RSS growth (its whole process group), higher "
+        "is leaner: 1024 ÷ it is KiB per idle connection. Measured once per server (freed "
+        "memory would be reused by a second batch); later rounds repeat it.",
+        tuple(
+            Target(f"idle:{s}", s, "bench.apps.raw:app", (), (hello_check,)) for s in idle_servers
+        ),
+        tuple(
+            Row(
+                f"idle:{s}", SERVERS[s].label, "idle keep-alive", "idle",
+                reference=s == "asgi_magic", note=SERVERS[s].note,
+            )
+            for s in idle_servers
+        ),
+    )  # fmt: skip
+    return {
+        s.name: s for s in (hello, payload, idle, framework, websocket, static, upload_scenario)
+    }
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -787,9 +812,69 @@ def run_ws(url: str, seconds: float, warmup: float, row: Row) -> Measurement | s
     return Measurement(rate=float(result["messages_per_s"]), mb_per_s=float(result["mb_per_s"]))
 
 
+def process_group_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in a process group (a server and its workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            # Fields after the parenthesised command: state ppid pgrp ...
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+    return total
+
+
+# Memory freed by one round of idle connections is reused by the next (the allocator
+# keeps it), so a later round would measure almost nothing: each server is measured
+# once, in its first round, and later rounds repeat that figure.
+_IDLE_MEASURED: dict[int, Measurement | str] = {}
+
+
+def run_idle(port: int, pgid: int, count: int) -> Measurement | str:
+    """Open ``count`` keep-alive connections, one hello request each, and leave them
+    idle; the figure is idle connections per MiB of server RSS growth (higher: leaner)."""
+    if port in _IDLE_MEASURED:
+        return _IDLE_MEASURED[port]
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    socks: list[socket.socket] = []
+    before = process_group_rss_kib(pgid)
+    result: Measurement | str
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((HOST, port), timeout=30)
+            socks.append(sock)
+            sock.sendall(request)
+        for sock in socks:
+            data = b""
+            while HELLO_BODY not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise OSError("a connection closed before its response")
+                data += chunk
+        time.sleep(0.5)  # let the server settle (buffers shrink, tasks end)
+        grown_kib = max(process_group_rss_kib(pgid) - before, 1)
+        result = Measurement(rate=count * 1024 / grown_kib)
+    except OSError as exc:
+        result = f"idle connections failed: {exc}"
+    finally:
+        for sock in socks:
+            sock.close()
+    _IDLE_MEASURED[port] = result
+    return result
+
+
 def measure(server: RunningServer, row: Row, seconds: float, connections: int) -> Measurement | str:
     if not server.alive():
         return server.death_reason()
+    if row.load == "idle":
+        return run_idle(server.port, server.proc.pid, row.connections or IDLE_CONNECTIONS)
     if row.load == "ws":
         # ws_load has its own unmeasured warm-up before each window.
         return run_ws(f"ws://{HOST}:{server.port}{row.path}", seconds, 0.5, row)

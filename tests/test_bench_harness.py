@@ -180,7 +180,16 @@ def test_rotate_interleaves_rounds() -> None:
 
 def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
-    assert set(scenarios) == {"hello", "payload", "framework", "websocket", "static", "upload"}
+    assert set(scenarios) == {
+        "hello",
+        "payload",
+        "idle",
+        "framework",
+        "websocket",
+        "static",
+        "upload",
+    }
+    assert {row.load for row in scenarios["idle"].rows} == {"idle"}
     hello_groups = {row.group for row in scenarios["hello"].rows}
     assert hello_groups == {
         "1 connection",
@@ -371,3 +380,11 @@ def test_access_log_rows_turn_each_servers_log_on() -> None:
         assert on[on.index("--log-level") + 1] == "info", key
     assert "--no-access-log" in argv("asgi_magic") and "--access-log" in argv("granian+log")
     assert argv("hypercorn+log")[-2:] == ["--access-logfile", "-"]
+
+
+def test_process_group_rss_counts_this_process() -> None:
+    import os
+
+    rss = run.process_group_rss_kib(os.getpgrp())
+    assert rss > 1000  # this Python process alone is several MiB
+    assert run.process_group_rss_kib(2**30) == 0  # no such group
