@@ -66,7 +66,8 @@ def test_pure_run_really_runs_pure_python() -> None:
 def test_in_place_build_is_not_stale() -> None:
     """An edited .py next to an old .so is never used silently: the hash check falls
     back to pure Python, and this test fails in the compiled run until a rebuild."""
-    assert _extensions.stale_sources() == []
+    stale = _extensions.stale_sources()
+    assert stale == [], f"rebuild the compiled modules (make venv): {stale} changed since"
 
 
 # --- choosing the build ----------------------------------------------------------------
