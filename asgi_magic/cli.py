@@ -298,6 +298,9 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
     if app is None:
         sys.exit(1)
     config.app = app
+    from asgi_magic._extensions import log_build_info
+
+    log_build_info()  # one startup line: which build (compiled or pure Python) runs
     # load_app has already applied --factory and the interface adapter.
     config.factory = False
     config.interface = "asgi3"

@@ -182,6 +182,8 @@ def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
     assert set(scenarios) == {
         "hello",
+        "payload",
+        "idle",
         "framework",
         "websocket",
         "static",
@@ -189,6 +191,17 @@ def test_scenarios_are_consistent() -> None:
         "wsgi",
         "http2",
     }
+    assert {row.load for row in scenarios["idle"].rows} == {"idle"}
+    hello_groups = {row.group for row in scenarios["hello"].rows}
+    assert hello_groups == {
+        "1 connection",
+        "64 connections",
+        "256 connections",
+        "pipelined x16",
+        "access log on, 64 connections",
+    }
+    payload_groups = {row.group for row in scenarios["payload"].rows}
+    assert payload_groups == {"JSON 1 KB", "POST echo 4 KiB", "POST echo 1 MiB", "stream 10 MiB"}
     for scenario in scenarios.values():
         targets = {t.key for t in scenario.targets}
         assert all(t.server in run.SERVERS for t in scenario.targets)
@@ -201,9 +214,25 @@ def test_scenarios_are_consistent() -> None:
     wsgi_servers = {t.server for t in scenarios["wsgi"].targets}
     assert wsgi_servers == {"asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"}
     hello_servers = {t.server for t in scenarios["hello"].targets}
-    assert {"asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor"} == (
-        hello_servers
-    )
+    assert {
+        "asgi_magic",
+        "asgi_magic-pure",
+        "uvicorn-httptools",
+        "uvicorn-h11",
+        "hypercorn",
+        "granian",
+        "floor",
+        "asgi_magic+log",
+        "asgi_magic-pure+log",
+        "uvicorn-httptools+log",
+        "hypercorn+log",
+        "granian+log",
+    } == hello_servers
+    # The compiled and the pure-Python build are two rows; only the environment differs.
+    compiled = run.SERVERS["asgi_magic"].argv("app:app", 1)
+    pure = run.SERVERS["asgi_magic-pure"].argv("app:app", 1)
+    assert compiled[:3] == ["env", "-u", "ASGI_MAGIC_NO_EXTENSIONS"]
+    assert pure[:2] == ["env", "ASGI_MAGIC_NO_EXTENSIONS=1"] and pure[2:] == compiled[3:]
 
     h2_servers = {t.server for t in scenarios["http2"].targets}
     assert h2_servers == {"asgi_magic", "hypercorn", "granian-h2"}
@@ -377,3 +406,23 @@ async def test_echo_client_rejects_a_refused_handshake() -> None:
     with pytest.raises(ConnectionError, match="403"):
         await asyncio.wait_for(client.upgraded, 1)
     assert transport.closed
+
+
+def test_access_log_rows_turn_each_servers_log_on() -> None:
+    def argv(key: str) -> list[str]:
+        return run.SERVERS[key].argv("app:app", 1)
+
+    for key in run.ACCESS_LOG_SERVERS:
+        on = argv(f"{key}+log")
+        assert "--no-access-log" not in on
+        assert on[on.index("--log-level") + 1] == "info", key
+    assert "--no-access-log" in argv("asgi_magic") and "--access-log" in argv("granian+log")
+    assert argv("hypercorn+log")[-2:] == ["--access-logfile", "-"]
+
+
+def test_process_group_rss_counts_this_process() -> None:
+    import os
+
+    rss = run.process_group_rss_kib(os.getpgrp())
+    assert rss > 1000  # this Python process alone is several MiB
+    assert run.process_group_rss_kib(2**30) == 0  # no such group
