@@ -14,7 +14,13 @@ STAMP_TEST  := $(VENV)/.stamp-test
 STAMP_DOCS  := $(VENV)/.stamp-docs
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: run test test-min-python lint docs docs-serve bench bench-chart clean venv
+# The sources setup.py compiles (asgi_magic/_extensions.py lists them): editing one
+# re-installs, which rebuilds the compiled modules, so tests never run an old build.
+COMPILED_SOURCES := $(shell $(PYTHON) asgi_magic/_extensions.py)
+# The compiled run insists on the compiled build wherever one can be built.
+REQUIRE_COMPILED := $(if $(filter 1 true yes,$(ASGI_MAGIC_NO_EXTENSIONS)),0,$(if $(shell command -v $${CC:-cc} 2>/dev/null),1,0))
+
+.PHONY: run test test-compiled test-pure test-min-python lint docs docs-serve bench bench-chart bench-instructions clean venv
 
 # What the other engineers use: everything the suite and the linters need.
 venv: $(STAMP_TEST)
@@ -40,7 +46,9 @@ $(STAMP_RUN): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $(RUN_REQUIREMENTS)
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(PY)
+# Re-installed whenever pyproject.toml, setup.py or a compiled source changes: an
+# editable install builds the compiled modules in place.
+$(STAMP_TEST): pyproject.toml setup.py asgi_magic/_extensions.py $(COMPILED_SOURCES) | $(PY)
 	$(call install,'.[test]')
 
 $(STAMP_DOCS): pyproject.toml | $(PY)
@@ -52,8 +60,14 @@ $(STAMP_BENCH): pyproject.toml | $(PY)
 run: $(STAMP_RUN)
 	$(PY) -m asgi_magic sample_apps.showcase:app --host $(HOST) --port $(PORT)
 
-test: $(STAMP_TEST)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The whole suite against both builds: compiled (mypyc + C), then pure Python.
+test: test-compiled test-pure
+
+test-compiled: $(STAMP_TEST)
+	ASGI_MAGIC_REQUIRE_COMPILED=$(REQUIRE_COMPILED) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-pure: $(STAMP_TEST)
+	ASGI_MAGIC_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # The oldest Python that pyproject.toml admits (requires-python >= 3.10), in its own venv:
 # the protocol layers, the framework and the docs' examples. PYTHON_MIN=/path/to/python3.10
@@ -69,8 +83,8 @@ test-min-python:
 	$(VENV_MIN)/bin/python -m pytest -q tests/http11 tests/websocket tests/web tests/test_layers.py tests/test_docs.py
 
 lint: $(STAMP_TEST)
-	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench tools
-	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench tools
+	$(VENV)/bin/ruff check asgi_magic tests sample_apps bench tools setup.py
+	$(VENV)/bin/ruff format --check asgi_magic tests sample_apps bench tools setup.py
 	$(VENV)/bin/mypy
 
 # --strict: a broken link, a missing page or an unresolved cross-reference fails.
@@ -87,6 +101,12 @@ bench: $(STAMP_BENCH)
 bench-chart: $(STAMP_BENCH)
 	$(PY) bench/chart.py bench/results/latest.json --output docs/benchmarks/chart.svg
 
+# Instructions per request under callgrind (stable on a loaded machine), both builds.
+bench-instructions: $(STAMP_TEST)
+	$(PY) bench/callgrind.py $(CALLGRIND_ARGS)
+
 clean:
 	rm -rf $(VENV) $(VENV_MIN) $(SITE) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f asgi_magic__mypyc.*.so asgi_magic/_compiled_stamp.json
+	find asgi_magic -name '*.so' -delete
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

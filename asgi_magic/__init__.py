@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from asgi_magic.config import Config
+from asgi_magic import _extensions
+
+# Before anything imports a compiled module: with ASGI_MAGIC_NO_EXTENSIONS=1 (or a stale
+# in-place build) the pure-Python source of every compiled module is loaded instead.
+_extensions.select_build()
+
+from asgi_magic.config import Config  # noqa: E402
 
 if TYPE_CHECKING:
     from asgi_magic.server import Server
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "Server", "__version__", "run"]
+__all__ = ["Config", "Server", "__version__", "build_info", "compiled", "run"]
+
+compiled: bool
+"""True when the compiled (mypyc + C) build of the protocol hot path is the one running;
+False under ``ASGI_MAGIC_NO_EXTENSIONS=1`` or where nothing was compiled. Computed on
+first access (it imports the protocol modules)."""
+
+
+def build_info() -> str:
+    """Which build runs, in one line: ``compiled (mypyc + C)`` or ``pure Python (<why>)``."""
+    return _extensions.build_info()
 
 
 def run(app: Any, **kwargs: Any) -> None:
@@ -36,4 +52,6 @@ def __getattr__(name: str) -> Any:
         from asgi_magic.server import Server
 
         return Server
+    if name == "compiled":
+        return _extensions.is_compiled()
     raise AttributeError(f"module 'asgi_magic' has no attribute {name!r}")

@@ -241,8 +241,6 @@ def compat_notices(config: Config) -> list[str]:
         notes.append(f"--http {config.http}: asgi_magic always uses its own HTTP/1.1 parser")
     if config.ws not in ("auto", "none"):
         notes.append(f"--ws {config.ws}: asgi_magic always uses its own WebSocket stack")
-    if config.http2:
-        notes.append("--http2: asgi_magic does not serve HTTP/2 yet; clients get HTTP/1.1")
     if config.loop == "zuvloop":
         notes.append("--loop zuvloop: using uvloop when installed, else asyncio")
     return notes
@@ -300,6 +298,9 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
     if app is None:
         sys.exit(1)
     config.app = app
+    from asgi_magic._extensions import log_build_info
+
+    log_build_info()  # one startup line: which build (compiled or pure Python) runs
     # load_app has already applied --factory and the interface adapter.
     config.factory = False
     config.interface = "asgi3"

@@ -65,6 +65,17 @@ DEFAULT_TIMEOUT_REQUEST_BODY = 30.0
 # would otherwise hold a socket and its buffers forever).
 DEFAULT_TIMEOUT_SSL_HANDSHAKE = 10.0
 DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024
+# HTTP/2 (docs/server/http2.md). RFC 9113 §6.5.2 leaves concurrency unlimited by
+# default; 100 is what RFC 9113 §5.1.2 recommends as the minimum to allow.
+DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS = 100
+DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE = 64 * 1024
+DEFAULT_HTTP2_MAX_FRAME_SIZE = 16384  # RFC 9113 §6.5.2: the initial value
+DEFAULT_HTTP2_INITIAL_WINDOW_SIZE = 65535  # RFC 9113 §6.5.2: the initial value
+# Per 10 s: client resets of streams still running (rapid reset, CVE-2023-44487) and
+# control frames (SETTINGS, PING, PRIORITY, unknown, empty DATA).
+DEFAULT_HTTP2_MAX_RESETS = 200
+DEFAULT_HTTP2_MAX_CONTROL_FRAMES = 1000
+DEFAULT_HTTP2_WINDOW_TIMEOUT = 30.0
 DEFAULT_WS_MAX_QUEUE = 32
 # Threads that run a WSGI app (--interface wsgi): a WSGI request holds its thread
 # until the response is sent, so this bounds concurrent WSGI requests per worker.
@@ -268,7 +279,6 @@ class Config:
     fd: int | None = None
     loop: LoopSetting = "auto"
     http: HTTPSetting = "auto"
-    http2: bool = False
     lifespan: LifespanSetting = "auto"
     interface: InterfaceSetting = "auto"
     """``auto`` detects ASGI 3, ASGI 2 and WSGI (2-argument) callables."""
@@ -353,6 +363,17 @@ class Config:
     ssl_context_factory: Callable[..., ssl.SSLContext] | None = None
     """uvicorn's hook: ``factory(config, default_factory) -> SSLContext``."""
 
+    # HTTP/2 (server/h2_protocol.py): None means on when the h2 package is installed
+    # (ALPN "h2" over TLS, the cleartext preface otherwise).
+    http2: bool | None = None
+    http2_max_concurrent_streams: int = DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS
+    http2_max_header_list_size: int = DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE
+    http2_max_frame_size: int = DEFAULT_HTTP2_MAX_FRAME_SIZE
+    http2_initial_window_size: int = DEFAULT_HTTP2_INITIAL_WINDOW_SIZE
+    http2_max_resets: int = DEFAULT_HTTP2_MAX_RESETS
+    http2_max_control_frames: int = DEFAULT_HTTP2_MAX_CONTROL_FRAMES
+    http2_window_timeout: float = DEFAULT_HTTP2_WINDOW_TIMEOUT
+
     # processes
     workers: int | None = None
 
@@ -405,6 +426,18 @@ class Config:
             raise ConfigError(
                 f"health_path (--health-path): expected a path such as /healthz, "
                 f"got {self.health_path!r}"
+            )
+        # RFC 9113 §6.5.2: the largest frame size a peer may advertise, and the largest
+        # flow-control window (§6.9.1).
+        if self.http2_max_frame_size > 16_777_215:
+            raise ConfigError(
+                "http2_max_frame_size (--http2-max-frame-size): at most 16777215 "
+                f"(RFC 9113 §6.5.2), got {self.http2_max_frame_size}"
+            )
+        if self.http2_initial_window_size > 2**31 - 1:
+            raise ConfigError(
+                "http2_initial_window_size (--http2-initial-window-size): at most 2147483647 "
+                f"(RFC 9113 §6.9.1), got {self.http2_initial_window_size}"
             )
         if self.reload and self.workers is not None and self.workers > 1:
             raise ConfigError(
@@ -491,7 +524,70 @@ SETTINGS: tuple[Setting, ...] = (
         "choice",
         choices=("auto", "h11", "httptools", "zttp"),
     ),
-    _s("http2", HTTP, "accepted for uvicorn compatibility: HTTP/2 is not served yet", "flag"),
+    _s(
+        "http2",
+        HTTP,
+        "serve HTTP/2 (ALPN h2 over TLS, the connection preface in cleartext); "
+        "default: on when the h2 package (the http2 extra) is installed",
+        "bool",
+        nullable=True,
+    ),
+    _s(
+        "http2_max_concurrent_streams",
+        HTTP,
+        "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, and running apps per connection",
+        "int",
+        minimum=1,
+        metavar="N",
+    ),
+    _s(
+        "http2_max_header_list_size",
+        HTTP,
+        "HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE: largest decoded header list, in bytes",
+        "int",
+        minimum=1024,
+        metavar="BYTES",
+    ),
+    _s(
+        "http2_max_frame_size",
+        HTTP,
+        "HTTP/2 SETTINGS_MAX_FRAME_SIZE: largest frame accepted, 16384 to 16777215 bytes",
+        "int",
+        minimum=16384,
+        metavar="BYTES",
+    ),
+    _s(
+        "http2_initial_window_size",
+        HTTP,
+        "HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: request body a stream may send unread, bytes",
+        "int",
+        minimum=1,
+        metavar="BYTES",
+    ),
+    _s(
+        "http2_max_resets",
+        HTTP,
+        "HTTP/2 client stream resets per 10 s before GOAWAY ENHANCE_YOUR_CALM",
+        "int",
+        minimum=1,
+        metavar="N",
+    ),
+    _s(
+        "http2_max_control_frames",
+        HTTP,
+        "HTTP/2 SETTINGS, PING, PRIORITY and empty frames per 10 s before ENHANCE_YOUR_CALM",
+        "int",
+        minimum=1,
+        metavar="N",
+    ),
+    _s(
+        "http2_window_timeout",
+        HTTP,
+        "reset an HTTP/2 stream whose flow-control window stays shut this long, seconds",
+        "float",
+        minimum=0,
+        metavar="SECONDS",
+    ),
     _s("server_header", HTTP, "send 'server: asgi-magic'", "bool"),
     _s("date_header", HTTP, "send a Date header", "bool"),
     _s(

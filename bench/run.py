@@ -12,6 +12,8 @@ Method (the machine is small and noisy, so the method is what makes figures comp
   body) and gets a 1 s warm-up, then the rows are measured round-robin for R rounds (the
   order rotates every round) so drift in machine load hits every row alike;
 * the figure is the median over rounds; p99 latency comes from ``wrk --latency``;
+* HTTP/2 rows use h2load (Debian's ``nghttp2-client``) in cleartext with prior
+  knowledge, ``-c`` connections of ``-m`` concurrent streams each;
 * a round with any non-2xx/3xx answer, too many socket errors or a dead server fails the
   row: a server that answers errors fast must not win;
 * ratios are asgi_magic (or asgi_magic.web) divided by the row's figure, taken round by
@@ -57,6 +59,8 @@ from bench.apps._data import (  # noqa: E402  (needs the sys.path line above)
     ensure_static_files,
     upload_body,
 )
+from bench.apps.cases import JSON_BODY as CASES_JSON  # noqa: E402
+from bench.apps.cases import STREAM_SIZE as CASES_STREAM_SIZE  # noqa: E402
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable
@@ -70,6 +74,9 @@ START_TIMEOUT = 20.0
 # wrk counts connect/read/write/timeout errors; a handful can happen at the edges of a
 # run, more means the server drops connections. Non-2xx answers have no allowance.
 MAX_SOCKET_ERROR_RATIO = 0.001
+# Idle keep-alive connections opened for the memory row (enough that the allocator's
+# granularity, an arena of 256 KiB or 1 MiB, is small beside the growth).
+IDLE_CONNECTIONS = 2000
 
 
 # --- wrk output -> numbers (pure; tested in tests/test_bench_harness.py) -----------------
@@ -152,6 +159,54 @@ def wrk_failure(stats: WrkStats) -> str | None:
     if errors > max(1, stats.requests * MAX_SOCKET_ERROR_RATIO):
         detail = ", ".join(f"{k} {v}" for k, v in stats.socket_errors.items() if v)
         return f"{errors} socket errors ({detail})"
+    return None
+
+
+# --- h2load output -> numbers (pure; tested) ------------------------------------------
+
+_RE_H2_FINISHED = re.compile(
+    r"^finished in ([\d.]+)(us|ms|s|m|h), ([\d.]+) req/s, ([\d.]+)([KMGT]?B)/s", re.M
+)
+_RE_H2_REQUESTS = re.compile(
+    r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+    r"(\d+) errored, (\d+) timeout",
+    re.M,
+)
+_RE_H2_STATUS = re.compile(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", re.M)
+
+
+@dataclass(frozen=True)
+class H2LoadStats:
+    requests_per_s: float
+    succeeded: int
+    failed: int  # failed + errored + timeout, as h2load counts them
+    bad_status: int  # 4xx and 5xx
+
+
+def parse_h2load(text: str) -> H2LoadStats:
+    finished = _RE_H2_FINISHED.search(text)
+    requests = _RE_H2_REQUESTS.search(text)
+    if finished is None or requests is None:
+        tail = text.strip().splitlines()[-1:] or ["(no output)"]
+        raise WrkParseError(f"no summary in h2load output: {tail[0]}")
+    status = _RE_H2_STATUS.search(text)
+    counts = [int(v) for v in requests.groups()]
+    return H2LoadStats(
+        requests_per_s=float(finished.group(3)),
+        succeeded=counts[3],
+        failed=counts[4] + counts[5] + counts[6],
+        bad_status=int(status.group(3)) + int(status.group(4)) if status else 0,
+    )
+
+
+def h2load_failure(stats: H2LoadStats) -> str | None:
+    """Why this h2load run must not count, or None when it is a clean run."""
+    if stats.succeeded == 0:
+        return "no request completed"
+    if stats.bad_status:
+        return f"{stats.bad_status} 4xx/5xx responses"
+    if stats.failed > max(1, stats.succeeded * MAX_SOCKET_ERROR_RATIO):
+        return f"{stats.failed} failed requests"
     return None
 
 
@@ -310,7 +365,10 @@ def _uvicorn(http: str, ws: str) -> Callable[[str, int], list[str]]:
 
 
 def _asgi_magic(app: str, port: int) -> list[str]:
+    # The installed build (compiled where it was built: docs/compiled.md), whatever the
+    # caller's environment says.
     return [
+        "env", "-u", "ASGI_MAGIC_NO_EXTENSIONS",
         PYTHON, "-m", "asgi_magic", app, "--host", HOST, "--port", str(port),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
@@ -340,6 +398,11 @@ def _gunicorn(worker: str) -> Callable[[str, int], list[str]]:
     return argv
 
 
+def _asgi_magic_pure(app: str, port: int) -> list[str]:
+    # The same server with the pure-Python protocol modules (no compiled code).
+    return ["env", "ASGI_MAGIC_NO_EXTENSIONS=1", *_asgi_magic(app, port)[3:]]
+
+
 def _floor(app: str, port: int) -> list[str]:
     # The app is ignored: the floor answers every request with fixed bytes.
     return [PYTHON, "-m", "bench.apps.floor", "--host", HOST, "--port", str(port)]
@@ -361,10 +424,19 @@ def _granian(app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _granian_h2(app: str, port: int) -> list[str]:
+    # --http 2: HTTP/2 only (cleartext prior knowledge), as h2load speaks it.
+    return [*_granian(app, port)[:-1], "--http", "2", app]
+
+
 SERVERS: dict[str, ServerKind] = {
     k.key: k
     for k in (
         ServerKind("asgi_magic", "asgi_magic", _asgi_magic, "asgi_magic.__main__"),
+        ServerKind(
+            "asgi_magic-pure", "asgi_magic (pure Python)", _asgi_magic_pure,
+            "asgi_magic.__main__", note="ASGI_MAGIC_NO_EXTENSIONS=1",
+        ),
         ServerKind(
             "uvicorn-httptools", "uvicorn (httptools, uvloop)",
             _uvicorn("httptools", "none"), "httptools",
@@ -399,11 +471,39 @@ SERVERS: dict[str, ServerKind] = {
             note="Rust server, not a Python one",
         ),
         ServerKind(
+            "granian-h2", "granian (asgi, --http 2)", _granian_h2, "granian",
+            note="Rust server, not a Python one",
+        ),
+        ServerKind(
             "floor", "raw uvloop floor", _floor, "uvloop",
             note="not a server: fixed bytes per request head, no HTTP parsing, no ASGI",
         ),
     )
 }  # fmt: skip
+
+
+def _access_log_on(kind: ServerKind) -> ServerKind:
+    """The same server with its access log on (one line per request, to its log file):
+    real deployments keep it, so the bench shows what it costs each server."""
+
+    def argv(app: str, port: int) -> list[str]:
+        args = kind.argv(app, port)
+        if "--no-access-log" in args:
+            index = args.index("--no-access-log")
+            args[index : index + 1] = ["--access-log"] if kind.key == "granian" else []
+        if "--log-level" in args:  # access lines are logged at INFO
+            args[args.index("--log-level") + 1] = "info"
+        if kind.key == "hypercorn":
+            args += ["--access-logfile", "-"]
+        return args
+
+    return ServerKind(
+        f"{kind.key}+log", f"{kind.label}, access log on", argv, kind.needs, kind.note
+    )
+
+
+ACCESS_LOG_SERVERS = ["asgi_magic", "asgi_magic-pure", "uvicorn-httptools", "hypercorn", "granian"]
+SERVERS.update((f"{k}+log", _access_log_on(SERVERS[k])) for k in ACCESS_LOG_SERVERS)
 
 
 # --- scenarios ----------------------------------------------------------------------------
@@ -418,6 +518,7 @@ class Check:
     expect: Callable[[bytes], bool]
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    http2: bool = False  # ask over HTTP/2 (prior knowledge), for HTTP/2-only servers
 
 
 @dataclass(frozen=True)
@@ -436,7 +537,7 @@ class Row:
     target: str  # Target.key
     label: str
     group: str
-    load: str  # "wrk" or "ws"
+    load: str  # "wrk", "ws", "h2load" or "idle" (memory per idle connection)
     path: str = "/"
     reference: bool = False
     connections: int | None = None  # None: the --connections value
@@ -444,6 +545,7 @@ class Row:
     payload_bytes: int | None = None  # per request/message, for MB/s
     ws_size: int = 16
     ws_connections: int = 50
+    h2_streams: int = 10  # h2load -m: concurrent streams per connection
     note: str = ""
 
 
@@ -475,8 +577,9 @@ def _sized(n: int) -> Callable[[bytes], bool]:
     return lambda body: len(body) == n
 
 
-def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
-    """Every scenario; ``app_server`` runs the framework, static and upload apps."""
+def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> dict[str, Scenario]:
+    """Every scenario; ``app_server`` runs the framework, static and upload apps;
+    ``connections`` is the wrk default (``--connections``), named in group labels."""
     hello_check = Check("GET", "/", _is(HELLO_BODY))
     ws_check = Check("GET", "/", _is(b"websocket echo\n"))
     fw_check = Check("GET", "/users/42", _user_json)
@@ -490,23 +593,75 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
     )  # fmt: skip
 
     hello_servers = [
-        "asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor",
+        "asgi_magic", "asgi_magic-pure", "uvicorn-httptools", "uvicorn-h11", "hypercorn",
+        "granian", "floor",
     ]  # fmt: skip
+    log_servers = [f"{k}+log" for k in ACCESS_LOG_SERVERS]
     hello = Scenario(
         "hello",
         "hello — raw ASGI hello world",
         "req/s",
-        "`GET /` → 200 `Hello, world!` (text/plain), keep-alive, wrk -t1, "
-        "{connections} connections. Headline: asgi_magic ÷ uvicorn (httptools).",
+        "`GET /` → 200 `Hello, world!` (text/plain), keep-alive, wrk -t1, at 1, "
+        "{connections} and 256 connections, and pipelined 16 deep (`bench/lua/pipeline.lua`, "
+        "{connections} connections); then with each server's access log on. "
+        "Headline: asgi_magic ÷ uvicorn (httptools).",
         tuple(
-            Target(f"hello:{s}", s, "bench.apps.raw:app", (), (hello_check,)) for s in hello_servers
+            Target(f"hello:{s}", s, "bench.apps.raw:app", (), (hello_check,))
+            for s in (*hello_servers, *log_servers)
         ),
         tuple(
             Row(
-                f"hello:{s}", SERVERS[s].label, "hello", "wrk",
-                reference=s == "asgi_magic", note=SERVERS[s].note,
+                f"hello:{s}", SERVERS[s].label, group, "wrk",
+                reference=s == "asgi_magic", note=SERVERS[s].note, connections=conns, lua=lua,
+            )
+            for group, conns, lua in (
+                ("1 connection", 1, None),
+                (f"{connections} connections", None, None),
+                ("256 connections", 256, None),
+                ("pipelined x16", None, str(LUA / "pipeline.lua")),
             )
             for s in hello_servers
+        ) + tuple(
+            Row(
+                f"hello:{s}", SERVERS[s].label, f"access log on, {connections} connections",
+                "wrk", reference=s == "asgi_magic+log", note=SERVERS[s].note,
+            )
+            for s in log_servers
+        ),
+    )  # fmt: skip
+
+    # The protocol beyond hello: bench.apps.cases on every server (no floor: it answers
+    # fixed bytes, not these endpoints).
+    payload_servers = [s for s in hello_servers if s != "floor"]
+    payload_checks = (
+        Check("GET", "/json", _is(CASES_JSON)),
+        Check("POST", "/echo", _is(b"e" * 4096), b"e" * 4096),
+        Check("GET", "/stream", _sized(CASES_STREAM_SIZE)),
+    )
+    payload = Scenario(
+        "payload",
+        "payload — JSON, POST echo and a streamed response (raw ASGI)",
+        "req/s",
+        "`GET /json` (1 KB JSON, {connections} connections); `POST /echo` of 4 KiB "
+        "({connections} connections) and of 1 MiB (16 connections), the body read whole "
+        "and sent back; `GET /stream`: 10 MiB in 64 KiB `more_body` pieces (4 connections, "
+        "MB/s is the figure to compare). App: `bench/apps/cases.py`.",
+        tuple(
+            Target(f"payload:{s}", s, "bench.apps.cases:app", (), payload_checks)
+            for s in payload_servers
+        ),
+        tuple(
+            Row(
+                f"payload:{s}", SERVERS[s].label, group, "wrk", path=path,
+                reference=s == "asgi_magic", connections=conns, lua=lua, payload_bytes=size,
+            )
+            for group, path, conns, lua, size in (
+                ("JSON 1 KB", "/json", None, None, len(CASES_JSON)),
+                ("POST echo 4 KiB", "/echo", None, str(LUA / "echo_4k.lua"), 4096),
+                ("POST echo 1 MiB", "/echo", 16, str(LUA / "echo_1m.lua"), 1 << 20),
+                ("stream 10 MiB", "/stream", 4, None, CASES_STREAM_SIZE),
+            )
+            for s in payload_servers
         ),
     )  # fmt: skip
 
@@ -532,7 +687,9 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
         ),
     )
 
-    ws_servers = ["asgi_magic", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn"]
+    ws_servers = [
+        "asgi_magic", "asgi_magic-pure", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn",
+    ]  # fmt: skip
     websocket = Scenario(
         "websocket",
         "websocket — raw ASGI echo",
@@ -603,6 +760,26 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for k, label, _, _ in upload_apps
         ),
     )  # fmt: skip
+    idle_servers = [s for s in hello_servers if s != "floor"]
+    idle = Scenario(
+        "idle",
+        "idle — memory per idle keep-alive connection",
+        "idle conns/MiB",
+        f"{IDLE_CONNECTIONS} connections each make one hello request and stay open; the figure "
+        "is connections per MiB of the server's RSS growth (its whole process group), higher "
+        "is leaner: 1024 ÷ it is KiB per idle connection. Measured once per server (freed "
+        "memory would be reused by a second batch); later rounds repeat it.",
+        tuple(
+            Target(f"idle:{s}", s, "bench.apps.raw:app", (), (hello_check,)) for s in idle_servers
+        ),
+        tuple(
+            Row(
+                f"idle:{s}", SERVERS[s].label, "idle keep-alive", "idle",
+                reference=s == "asgi_magic", note=SERVERS[s].note,
+            )
+            for s in idle_servers
+        ),
+    )  # fmt: skip
     wsgi_servers = ["asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"]
     wsgi_apps = [
         ("plain", "plain WSGI callable", "bench.apps.wsgi_hello:app", ()),
@@ -628,7 +805,29 @@ def build_scenarios(app_server: str = "asgi_magic") -> dict[str, Scenario]:
             for s in wsgi_servers
         ),
     )  # fmt: skip
-    return {s.name: s for s in (hello, framework, websocket, static, upload_scenario, wsgi)}
+    h2_servers = ["asgi_magic", "hypercorn", "granian-h2"]
+    h2_check = Check("GET", "/", _is(HELLO_BODY), http2=True)
+    http2 = Scenario(
+        "http2",
+        "http2 — raw ASGI hello world over HTTP/2",
+        "req/s",
+        "`GET /` → 200 `Hello, world!` over cleartext HTTP/2 (prior knowledge), h2load -t1, "
+        "16 connections x 10 concurrent streams. Same app as `hello`.",
+        tuple(
+            Target(f"h2:{s}", s, "bench.apps.raw:app", ("h2",), (h2_check,)) for s in h2_servers
+        ),
+        tuple(
+            Row(
+                f"h2:{s}", SERVERS[s].label, "hello h2c", "h2load", connections=16,
+                reference=s == "asgi_magic", note=SERVERS[s].note,
+            )
+            for s in h2_servers
+        ),
+    )  # fmt: skip
+    return {
+        s.name: s
+        for s in (hello, payload, idle, framework, websocket, static, upload_scenario, wsgi, http2)
+    }
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -737,6 +936,8 @@ def start_server(target: Target, env: dict[str, str], logs: Path) -> RunningServ
 
 
 def check_answer(server: RunningServer, check: Check) -> str | None:
+    if check.http2:
+        return _check_answer_h2(server, check)
     conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
         conn.request(check.method, check.path, body=check.body, headers=dict(check.headers))
@@ -753,7 +954,41 @@ def check_answer(server: RunningServer, check: Check) -> str | None:
     return None
 
 
+def _check_answer_h2(server: RunningServer, check: Check) -> str | None:
+    import httpx  # with the h2 package: both are in the test extra
+
+    try:
+        with httpx.Client(http1=False, http2=True, timeout=10) as client:
+            response = client.request(
+                check.method, f"http://{HOST}:{server.port}{check.path}", content=check.body
+            )
+    except httpx.HTTPError as exc:
+        return f"{check.method} {check.path}: {type(exc).__name__}: {exc}"
+    if response.http_version != "HTTP/2" or response.status_code != 200:
+        return (
+            f"{check.method} {check.path} answered {response.status_code} {response.http_version}"
+        )
+    if not check.expect(response.content):
+        return f"{check.method} {check.path}: unexpected body {response.content[:80]!r}"
+    return None
+
+
 # --- load generators ----------------------------------------------------------------------
+
+
+def run_h2load(url: str, seconds: float, connections: int, streams: int) -> H2LoadStats | str:
+    argv = [
+        "taskset", "-c", LOAD_CPU, "h2load", "-t1", "-c", str(connections),
+        "-m", str(streams), "-D", f"{seconds:g}", url,
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        return "h2load did not finish"
+    try:
+        return parse_h2load(done.stdout)
+    except WrkParseError as exc:
+        return f"{exc} {done.stderr.strip()[:200]}"
 
 
 def run_wrk(url: str, seconds: float, connections: int, lua: str | None) -> WrkStats | str:
@@ -795,12 +1030,82 @@ def run_ws(url: str, seconds: float, warmup: float, row: Row) -> Measurement | s
     return Measurement(rate=float(result["messages_per_s"]), mb_per_s=float(result["mb_per_s"]))
 
 
+def process_group_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in a process group (a server and its workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            # Fields after the parenthesised command: state ppid pgrp ...
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+    return total
+
+
+# Memory freed by one round of idle connections is reused by the next (the allocator
+# keeps it), so a later round would measure almost nothing: each server is measured
+# once, in its first round, and later rounds repeat that figure.
+_IDLE_MEASURED: dict[int, Measurement | str] = {}
+
+
+def run_idle(port: int, pgid: int, count: int) -> Measurement | str:
+    """Open ``count`` keep-alive connections, one hello request each, and leave them
+    idle; the figure is idle connections per MiB of server RSS growth (higher: leaner)."""
+    if port in _IDLE_MEASURED:
+        return _IDLE_MEASURED[port]
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    socks: list[socket.socket] = []
+    before = process_group_rss_kib(pgid)
+    result: Measurement | str
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((HOST, port), timeout=30)
+            socks.append(sock)
+            sock.sendall(request)
+        for sock in socks:
+            data = b""
+            while HELLO_BODY not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise OSError("a connection closed before its response")
+                data += chunk
+        time.sleep(0.5)  # let the server settle (buffers shrink, tasks end)
+        grown_kib = max(process_group_rss_kib(pgid) - before, 1)
+        result = Measurement(rate=count * 1024 / grown_kib)
+    except OSError as exc:
+        result = f"idle connections failed: {exc}"
+    finally:
+        for sock in socks:
+            sock.close()
+    _IDLE_MEASURED[port] = result
+    return result
+
+
 def measure(server: RunningServer, row: Row, seconds: float, connections: int) -> Measurement | str:
     if not server.alive():
         return server.death_reason()
+    if row.load == "idle":
+        return run_idle(server.port, server.proc.pid, row.connections or IDLE_CONNECTIONS)
     if row.load == "ws":
         # ws_load has its own unmeasured warm-up before each window.
         return run_ws(f"ws://{HOST}:{server.port}{row.path}", seconds, 0.5, row)
+    if row.load == "h2load":
+        h2stats = run_h2load(
+            f"http://{HOST}:{server.port}{row.path}",
+            seconds,
+            row.connections or connections,
+            row.h2_streams,
+        )
+        if isinstance(h2stats, str):
+            return h2stats if server.alive() else server.death_reason()
+        return h2load_failure(h2stats) or Measurement(rate=h2stats.requests_per_s)
     stats = run_wrk(
         f"http://{HOST}:{server.port}{row.path}", seconds, row.connections or connections, row.lua
     )
@@ -820,6 +1125,11 @@ def warm_up(server: RunningServer, row: Row, connections: int) -> None:
         run_wrk(
             f"http://{HOST}:{server.port}{row.path}", WARMUP_SECONDS,
             row.connections or connections, row.lua,
+        )  # fmt: skip
+    elif row.load == "h2load":
+        run_h2load(
+            f"http://{HOST}:{server.port}{row.path}", WARMUP_SECONDS,
+            row.connections or connections, row.h2_streams,
         )  # fmt: skip
     # WebSocket rows warm up inside ws_load.py.
 
@@ -893,7 +1203,9 @@ def run_scenario(
 
 
 def _versions() -> str:
-    names = ["uvicorn", "httptools", "hypercorn", "granian", "starlette", "fastapi", "uvloop"]
+    names = [
+        "uvicorn", "httptools", "hypercorn", "granian", "starlette", "fastapi", "uvloop", "h2",
+    ]  # fmt: skip
     found = []
     from importlib import metadata
 
@@ -965,12 +1277,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    scenarios = build_scenarios(args.app_server)
-    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    scenarios = build_scenarios(args.app_server, args.connections)
+    tools = ["wrk", "taskset"]
+    if any(
+        row.load == "h2load"
+        for name in (args.scenario or scenarios)
+        for row in scenarios[name].rows
+    ):
+        tools.append("h2load")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         print(
             f"bench: {' and '.join(missing)} not found on PATH. Install it "
-            "(Debian/Ubuntu: `apt-get install wrk util-linux`) and run again.",
+            "(Debian/Ubuntu: `apt-get install wrk util-linux nghttp2-client`) and run again.",
             file=sys.stderr,
         )
         return 2

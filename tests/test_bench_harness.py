@@ -180,7 +180,28 @@ def test_rotate_interleaves_rounds() -> None:
 
 def test_scenarios_are_consistent() -> None:
     scenarios = run.build_scenarios()
-    assert set(scenarios) == {"hello", "framework", "websocket", "static", "upload", "wsgi"}
+    assert set(scenarios) == {
+        "hello",
+        "payload",
+        "idle",
+        "framework",
+        "websocket",
+        "static",
+        "upload",
+        "wsgi",
+        "http2",
+    }
+    assert {row.load for row in scenarios["idle"].rows} == {"idle"}
+    hello_groups = {row.group for row in scenarios["hello"].rows}
+    assert hello_groups == {
+        "1 connection",
+        "64 connections",
+        "256 connections",
+        "pipelined x16",
+        "access log on, 64 connections",
+    }
+    payload_groups = {row.group for row in scenarios["payload"].rows}
+    assert payload_groups == {"JSON 1 KB", "POST echo 4 KiB", "POST echo 1 MiB", "stream 10 MiB"}
     for scenario in scenarios.values():
         targets = {t.key for t in scenario.targets}
         assert all(t.server in run.SERVERS for t in scenario.targets)
@@ -193,9 +214,59 @@ def test_scenarios_are_consistent() -> None:
     wsgi_servers = {t.server for t in scenarios["wsgi"].targets}
     assert wsgi_servers == {"asgi_magic-wsgi", "uvicorn-wsgi", "gunicorn-sync", "gunicorn-gthread"}
     hello_servers = {t.server for t in scenarios["hello"].targets}
-    assert {"asgi_magic", "uvicorn-httptools", "uvicorn-h11", "hypercorn", "granian", "floor"} == (
-        hello_servers
+    assert {
+        "asgi_magic",
+        "asgi_magic-pure",
+        "uvicorn-httptools",
+        "uvicorn-h11",
+        "hypercorn",
+        "granian",
+        "floor",
+        "asgi_magic+log",
+        "asgi_magic-pure+log",
+        "uvicorn-httptools+log",
+        "hypercorn+log",
+        "granian+log",
+    } == hello_servers
+    # The compiled and the pure-Python build are two rows; only the environment differs.
+    compiled = run.SERVERS["asgi_magic"].argv("app:app", 1)
+    pure = run.SERVERS["asgi_magic-pure"].argv("app:app", 1)
+    assert compiled[:3] == ["env", "-u", "ASGI_MAGIC_NO_EXTENSIONS"]
+    assert pure[:2] == ["env", "ASGI_MAGIC_NO_EXTENSIONS=1"] and pure[2:] == compiled[3:]
+
+    h2_servers = {t.server for t in scenarios["http2"].targets}
+    assert h2_servers == {"asgi_magic", "hypercorn", "granian-h2"}
+    assert {row.load for row in scenarios["http2"].rows} == {"h2load"}
+    assert all(c.http2 for t in scenarios["http2"].targets for c in t.checks)
+
+
+# Captured from h2load (nghttp2 1.52) against a local server.
+H2LOAD_OK = """\
+starting benchmark...
+spawning thread #0: 16 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for each client.
+Warm-up phase is over for thread #0.
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 2.00s, 5123.50 req/s, 190.12KB/s
+requests: 10247 total, 10407 started, 10247 done, 10247 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 10247 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 380.24KB (389362) total, 30.02KB (30741) headers (space savings 94.01%), 130.08KB (133211) data
+"""
+
+
+def test_parse_h2load() -> None:
+    stats = run.parse_h2load(H2LOAD_OK)
+    assert stats.requests_per_s == pytest.approx(5123.50)
+    assert (stats.succeeded, stats.failed, stats.bad_status) == (10247, 0, 0)
+    assert run.h2load_failure(stats) is None
+    bad = run.parse_h2load(
+        H2LOAD_OK.replace("0 4xx, 0 5xx", "0 4xx, 3 5xx").replace("0 errored", "40 errored")
     )
+    assert run.h2load_failure(bad) == "3 4xx/5xx responses"
+    assert run.h2load_failure(run.H2LoadStats(10.0, 1000, 40, 0)) == "40 failed requests"
+    with pytest.raises(run.WrkParseError):
+        run.parse_h2load("h2load: connect failed")
 
 
 def test_cli_defaults_and_quick() -> None:
@@ -335,3 +406,23 @@ async def test_echo_client_rejects_a_refused_handshake() -> None:
     with pytest.raises(ConnectionError, match="403"):
         await asyncio.wait_for(client.upgraded, 1)
     assert transport.closed
+
+
+def test_access_log_rows_turn_each_servers_log_on() -> None:
+    def argv(key: str) -> list[str]:
+        return run.SERVERS[key].argv("app:app", 1)
+
+    for key in run.ACCESS_LOG_SERVERS:
+        on = argv(f"{key}+log")
+        assert "--no-access-log" not in on
+        assert on[on.index("--log-level") + 1] == "info", key
+    assert "--no-access-log" in argv("asgi_magic") and "--access-log" in argv("granian+log")
+    assert argv("hypercorn+log")[-2:] == ["--access-logfile", "-"]
+
+
+def test_process_group_rss_counts_this_process() -> None:
+    import os
+
+    rss = run.process_group_rss_kib(os.getpgrp())
+    assert rss > 1000  # this Python process alone is several MiB
+    assert run.process_group_rss_kib(2**30) == 0  # no such group

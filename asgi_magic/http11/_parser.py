@@ -163,7 +163,7 @@ class RequestParser:
 
     # -- input -----------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer ``data``. Raises ``ProtocolError`` (414/431/400) when a request head
         that is still incomplete already breaks a limit, so it is never buffered further.
         Data fed after an error or after ``feed_eof()`` is ignored.

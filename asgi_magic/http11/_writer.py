@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable
+from typing import Any
 
 from asgi_magic.status import allows_content, is_final, is_valid, reason_phrase
 
@@ -158,7 +159,13 @@ _FRAMING_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connecti
 AppFields = tuple[bytes, tuple[bytes, ...], int | None, bool, bytes]
 
 
-def _app_fields(headers: tuple[tuple[bytes, bytes], ...], drop_length: bool) -> AppFields:
+def _app_fields(
+    # Any: the application's pairs, not yet checked (a bytearray value is accepted; a
+    # non-bytes name is refused below). A typed tuple would make the compiled build
+    # refuse what pure Python accepts.
+    headers: tuple[Any, ...],
+    drop_length: bool,
+) -> AppFields:
     """Check the application's header list and join it.
 
     Returns ``(block, lower-cased names, Content-Length, Connection has close, other
@@ -496,7 +503,11 @@ class ResponseWriter:
         message = informational_response(status, headers)  # validated for both versions
         return message if self._http11 else b""
 
-    def start(self, status: int, headers: HeaderPairs, trailers: bool = False) -> bytes:
+    # The status, headers, body and more_body come from the application unchecked (the
+    # ASGI message), so they are typed as what is accepted at run time and checked here:
+    # the compiled build (mypyc) enforces annotations with TypeError, and must refuse bad
+    # values with the same ProtocolError(500) as pure Python.
+    def start(self, status: object, headers: HeaderPairs, trailers: bool = False) -> bytes:
         """The status line and header section, ending in the empty line.
 
         ``status`` is a final status, 200..599 (RFC 9110 §15; 1xx go through
@@ -525,10 +536,11 @@ class ResponseWriter:
         if type(status) is not int:
             if not is_valid(status):
                 raise ProtocolError(500, f"invalid status code {status!r}")
-            status = int(status)
-        info = _FINAL_STATUS.get(status)
+            status = int(status)  # type: ignore[call-overload]  # an IntEnum member
+        code: int = status  # type: ignore[assignment]  # checked above
+        info = _FINAL_STATUS.get(code)
         if info is None:
-            if 100 <= status <= 199:
+            if 100 <= code <= 199:
                 raise ProtocolError(500, f"{status} is not a final status (1xx are interim)")
             raise ProtocolError(500, f"invalid status code {status!r}")
         status_line, has_content, drop_length = info
@@ -596,7 +608,7 @@ class ResponseWriter:
             return b"".join((status_line, block, _date_line, app_block, tail))
         return b"".join((status_line, block, app_block, tail))
 
-    def body(self, data: bytes, more_body: bool = False) -> bytes:
+    def body(self, data: object, more_body: object = False) -> bytes:
         """The wire bytes for one piece of body; ``more_body=False`` ends the body."""
         mode = self._mode
         if mode < _NO_BODY or self.finished:
@@ -729,7 +741,7 @@ class ResponseWriter:
             self._end_body()
 
 
-def informational_response(status: int = 100, headers: HeaderPairs = ()) -> bytes:
+def informational_response(status: object = 100, headers: HeaderPairs = ()) -> bytes:
     """A complete 1xx interim response, e.g. ``b"HTTP/1.1 100 Continue\\r\\n\\r\\n"``.
 
     ``status``: 100..199 except 101 (that one ends HTTP/1.1 on the connection: use
@@ -741,6 +753,8 @@ def informational_response(status: int = 100, headers: HeaderPairs = ()) -> byte
     answer. Whether one may be sent at all is the caller's call: never to an HTTP/1.0
     client (RFC 9110 §15.2; ``ResponseWriter.informational`` checks it).
     """
+    # object: the status may come from an app unchecked (http.response.early_hint);
+    # the compiled build must refuse a str here as pure Python does.
     if type(status) is not int or not 100 <= status <= 199 or status == 101:
         raise ProtocolError(500, f"not an informational status: {status!r}")
     block = _cached_app_fields(headers, True)[0]
@@ -825,7 +839,7 @@ _UNSET: bytes = b"\0unset"
 
 
 def error_response(
-    status: int,
+    status: object,
     reason: str,
     *,
     defaults: WriterDefaults | HeaderPairs | None = None,
@@ -846,7 +860,7 @@ def error_response(
     ``server_header`` is the older interface, used only when ``defaults`` is None: the
     Server value, or None for none (the default is ``asgi-magic``).
     """
-    if not is_final(status) or not allows_content(status):
+    if not isinstance(status, int) or not is_final(status) or not allows_content(status):
         raise ValueError(f"invalid error status {status!r}")
     if defaults is None:
         if server_header is _UNSET:

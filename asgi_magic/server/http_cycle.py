@@ -72,11 +72,9 @@ class ResponseFramer(Protocol):
     keep_alive: bool
     """After ``start()``: whether the connection may persist after this response."""
 
-    finished: bool
-    """The last body (and, if announced, the last trailers) has been framed."""
-
-    def informational(self, status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
-        """A 1xx response before ``start()`` (``b""`` where the protocol has none)."""
+    @property
+    def finished(self) -> bool:
+        """The last body (and, if announced, the last trailers) has been framed."""
 
     def start(
         self, status: int, headers: Iterable[tuple[bytes, bytes]], trailers: bool = False

@@ -32,6 +32,7 @@ Connection states (``ConnState``; the allowed moves are the table ``_TRANSITIONS
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 from enum import IntEnum
@@ -41,6 +42,7 @@ from asgi_magic import http11
 from asgi_magic.config import Config
 from asgi_magic.server._addresses import is_ssl
 from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.closing import LingeringClose
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
@@ -67,10 +69,6 @@ _os_sendfile = getattr(os, "sendfile", None)
 # this the response says "close" (when the length is known in advance) or the
 # connection closes once it is exceeded.
 DISCARD_LIMIT = 1024 * 1024
-# Lingering close: how long, and how many bytes, we keep reading and dropping after
-# half-closing, before the final close.
-LINGER_TIMEOUT = 2.0
-LINGER_LIMIT = 1024 * 1024
 
 
 class ConnState(IntEnum):
@@ -97,8 +95,8 @@ _CLOSED = ConnState.CLOSED
 _PROXY = ConnState.PROXY
 
 _TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
-    _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _CLOSING, _CLOSED)),
-    _HEAD: frozenset((_BUSY, _UPGRADING, _CLOSING, _CLOSED)),
+    _IDLE: frozenset((_HEAD, _BUSY, _UPGRADING, _SWITCHED, _CLOSING, _CLOSED)),
+    _HEAD: frozenset((_BUSY, _UPGRADING, _SWITCHED, _CLOSING, _CLOSED)),
     _BUSY: frozenset((_IDLE, _DISCARDING, _CLOSING, _CLOSED)),
     _DISCARDING: frozenset((_IDLE, _CLOSING, _CLOSED)),
     _UPGRADING: frozenset((_SWITCHED, _CLOSING, _CLOSED)),
@@ -119,6 +117,23 @@ def limits_from_config(config: Config) -> http11.Limits:
     )
 
 
+# RFC 9113 §3.4: the part of the HTTP/2 client preface that looks like an HTTP/1.1
+# request head; it can only start a connection.
+_H2_PREFACE_HEAD = b"PRI * HTTP/2.0\r\n\r\n"
+
+
+def http2_enabled(config: Config) -> bool:
+    """``--http2`` (default: on when the optional ``h2`` package is installed)."""
+    if config.http2 is False:
+        return False
+    # Found, not imported: h2 is loaded by the first HTTP/2 connection, so a server that
+    # never sees one carries none of it.
+    try:
+        return importlib.util.find_spec("h2") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _load_ws_protocol() -> type | None:
     # Imported lazily: the WebSocket stack is optional (--ws none) and written apart.
     try:
@@ -132,9 +147,9 @@ class _Watch:
     """A connection's optional, rarely touched state: the settings and marks of the
     slow-body and app-timeout checks, the health path and the PROXY preamble buffer.
 
-    One object, so the protocol keeps few attributes of its own: CPython keeps an
-    instance's attributes in its fast shared-key layout only up to 30 names, and every
-    ``self.x`` on the hot path pays when there are more."""
+    One object, so the protocol keeps few fields of its own: every connection pays
+    for each one at creation, and these are read only by the timer, per request only
+    when ``hooks`` says there is something to do."""
 
     __slots__ = (
         "cycle",
@@ -179,6 +194,43 @@ class HTTPProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection. Owns: the parser, the current cycle, the connection
     state, the timer, flow control and the keep-alive decision."""
 
+    # Slots: more than ~30 instance attributes would put every attribute access on
+    # CPython's slower dictionary path, and this object is on the hot path.
+    __slots__ = (
+        "_discarded",
+        "_fresh",
+        "_lingering",
+        "_peer_eof",
+        "_pipeline_deferred",
+        "_shutting_down",
+        "_since",
+        "_timer",
+        "_upgrade",
+        "_wait_delay",
+        "_watch",
+        "access_log",
+        "app",
+        "app_state",
+        "config",
+        "connections",
+        "cycle",
+        "date_header",
+        "default_headers",
+        "flow",
+        "info",
+        "limit_concurrency",
+        "limits",
+        "loop",
+        "parser",
+        "server_state",
+        "state",
+        "tasks",
+        "timeout_keep_alive",
+        "timeout_request_head",
+        "transport",
+        "ws_enabled",
+    )
+
     def __init__(
         self,
         config: Config,
@@ -205,6 +257,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.date_header = config.date_header
         self.access_log = AccessLog.from_config(config)
         self.ws_enabled = config.ws != "none"
+        # Only the first bytes of a connection may be the HTTP/2 preface: the check
+        # costs one attribute test per read. One attribute, not two: on CPython 3.11 an
+        # instance with 30 or more attributes loses its inline attribute values, and
+        # every attribute access of every request gets slower (~2% per request here).
+        self._fresh = server_state.http2
         self.limit_concurrency = config.limit_concurrency
         self.timeout_keep_alive = config.timeout_keep_alive
         self.timeout_request_head = config.timeout_request_head
@@ -217,6 +274,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._upgrade: http11.Request | None = None
         self._pipeline_deferred = False
         self._discarded = 0
+        self._peer_eof = False
+        self._lingering: LingeringClose | None = None
         # Timer: one handle, re-armed by itself for whatever wait is current (see
         # _on_timer); per request only the clock is read.
         self._timer: asyncio.TimerHandle | None = None
@@ -240,6 +299,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.info = ConnectionInfo(transport, self.config, self.app_state)
         if error_logger.isEnabledFor(5):
             error_logger.log(5, "%s - connection made", self.info.client_str())
+        if self._fresh and self.info.secure:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._switch_to_http2(b"")  # RFC 9113 §3.2: ALPN chose HTTP/2
+                return
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._wait_delay, self._on_timer)
         if self.state is _PROXY and not trust_from_config(self.config).trusts_peer(
@@ -268,6 +332,7 @@ class HTTPProtocol(asyncio.Protocol):
         if state is _PROXY:
             self._proxy_refused("connection closed before the header")
             return None
+        self._peer_eof = True
         self.parser.feed_eof()
         tls = self.info is not None and self.info.secure
         if state is _HEAD:
@@ -287,16 +352,18 @@ class HTTPProtocol(asyncio.Protocol):
             cycle.eof_received()
             return None if tls else True
         if state is _CLOSING:
-            self._close_now()
+            self._close_now()  # the peer is done: no need to linger
         return None  # idle, discarding or lingering: let the transport close
 
     def data_received(self, data: bytes) -> None:
         state = self.state
         if state not in _ACCEPTS_INPUT:
-            if state is _CLOSING:
-                self._linger_received(len(data))
+            if state is _CLOSING and self._lingering is not None:
+                self._lingering.received(len(data))
             elif state is _PROXY:
                 self._proxy_received(data)
+            return
+        if self._fresh and self._http2_preface(data):
             return
         try:
             self.parser.feed(data)
@@ -489,6 +556,33 @@ class HTTPProtocol(asyncio.Protocol):
         ws = ws_cls(self.config, self.server_state, self.app, self.app_state)
         transport.set_protocol(ws)
         ws.upgrade(transport, request, self.parser.trailing_data, info=self.info, flow=self.flow)
+
+    def _http2_preface(self, data: bytes) -> bool:
+        """Switch to HTTP/2 if the connection starts with its preface (prior knowledge,
+        RFC 9113 §3.3); otherwise settle, after the first bytes, that it never will."""
+        buffered = self.parser.trailing_data + data
+        if buffered.startswith(_H2_PREFACE_HEAD):
+            self._switch_to_http2(buffered)
+            return True
+        # A preface split across reads: look again at the next bytes.
+        self._fresh = _H2_PREFACE_HEAD.startswith(buffered)
+        return False
+
+    def _switch_to_http2(self, data: bytes) -> None:
+        from asgi_magic.server.h2_protocol import H2Protocol
+
+        transport = self.transport
+        info = self.info
+        if transport is None or info is None:
+            return
+        self._cancel_timer()
+        self.connections.discard(self)
+        self._set_state(_SWITCHED)
+        h2_protocol = H2Protocol(
+            self.config, self.server_state, self.app, self.app_state, self.loop
+        )
+        transport.set_protocol(h2_protocol)
+        h2_protocol.take_over(transport, info, self.flow, data)
 
     # --- CycleOwner interface ---------------------------------------------------------
 
@@ -704,30 +798,23 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _close(self, linger: bool) -> None:
         """Close after what was written; with ``linger``, half-close first and read and
-        drop the peer's remaining input for a moment (lingering close)."""
+        drop the peer's remaining input for a moment (``closing.LingeringClose``)."""
         transport = self.transport
         if transport is None or self.state is _CLOSING or self.state is _CLOSED:
             return
         self._set_state(_CLOSING)
         self._cancel_timer()
-        if linger and not is_ssl(transport) and _can_write_eof(transport):
-            transport.write_eof()
-            self._discarded = 0
-            self.flow.resume_reading()
-            self._timer = self.loop.call_later(LINGER_TIMEOUT, self._close_now)
-            return
-        transport.close()
-
-    def _linger_received(self, size: int) -> None:
-        self._discarded += size
-        if self._discarded > LINGER_LIMIT:
-            self._close_now()
+        if linger and not self._peer_eof:
+            self._lingering = LingeringClose(transport, self.loop)
+        else:
+            transport.close()
 
     def _close_now(self) -> None:
         self._cancel_timer()
-        transport = self.transport
-        if transport is not None:
-            transport.close()
+        if self._lingering is not None:
+            self._lingering.close()
+        elif self.transport is not None:
+            self.transport.close()
 
     def _client_str(self) -> str:
         return self.info.client_str() if self.info is not None else "-"
@@ -887,13 +974,6 @@ class HTTPProtocol(asyncio.Protocol):
             # A long response (SSE, long-poll) learns of the shutdown now, not when it
             # is cancelled at the graceful deadline.
             self.cycle.drain_notice()
-
-
-def _can_write_eof(transport: asyncio.Transport) -> bool:
-    try:
-        return transport.can_write_eof()
-    except NotImplementedError:
-        return False
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

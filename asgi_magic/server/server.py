@@ -20,7 +20,7 @@ from asgi_magic.config import Config
 from asgi_magic.importer import ImportFromStringError, import_from_string
 from asgi_magic.server._sockets import BindError, bind_sockets, describe_socket
 from asgi_magic.server.access_log import AccessLog
-from asgi_magic.server.http_protocol import HTTPProtocol, limits_from_config
+from asgi_magic.server.http_protocol import HTTPProtocol, http2_enabled, limits_from_config
 from asgi_magic.server.lifespan import Lifespan
 from asgi_magic.server.logging import effective_level, set_levels
 from asgi_magic.server.proxy_headers import trust_from_config
@@ -236,7 +236,7 @@ def _has_private_key(path: str) -> bool:
         return False
 
 
-def _default_ssl_context(config: Config) -> ssl.SSLContext:
+def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
     assert config.ssl_certfile is not None
     version = config.ssl_version
     if version in (ssl.PROTOCOL_TLSv1, ssl.PROTOCOL_TLSv1_1):
@@ -302,12 +302,14 @@ def _default_ssl_context(config: Config) -> ssl.SSLContext:
             raise TLSSetupError(
                 f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches"
             ) from None
-    ctx.set_alpn_protocols(["http/1.1"])
+    # RFC 7301 §3.2: we pick our first choice the client offers; HTTP/2 when it is on.
+    ctx.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return ctx
 
 
-def create_ssl_context(config: Config) -> ssl.SSLContext | None:
-    """The server's TLS context, or None without ``--ssl-certfile``.
+def create_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | None:
+    """The server's TLS context, or None without ``--ssl-certfile``; with ``http2`` its
+    ALPN offers ``h2`` before ``http/1.1`` (RFC 7301, RFC 9113 §3.2).
 
     Raises ``TLSSetupError`` with one line naming the file or setting at fault.
     ``config.ssl_context_factory(config, default_factory)`` (uvicorn's hook) may
@@ -317,8 +319,8 @@ def create_ssl_context(config: Config) -> ssl.SSLContext | None:
         return None
     if config.ssl_context_factory is not None:
         factory = config.ssl_context_factory
-        return factory(config, lambda: _default_ssl_context(config))
-    return _default_ssl_context(config)
+        return factory(config, lambda: _default_ssl_context(config, http2))
+    return _default_ssl_context(config, http2)
 
 
 async def _in_fresh_context(loop: asyncio.AbstractEventLoop, start: Any) -> asyncio.Server:
@@ -394,8 +396,9 @@ class Server:
             return
         app = load_app(config)
         self.server_state.default_headers = default_headers(config)
+        self.server_state.http2 = http2_enabled(config)
         try:
-            ssl_context = create_ssl_context(config)
+            ssl_context = create_ssl_context(config, self.server_state.http2)
         except TLSSetupError as exc:
             logger.error("%s", exc)
             self.exit_code = 1
@@ -447,8 +450,8 @@ class Server:
         ssl_context: ssl.SSLContext | None,
     ) -> None:
         config = self.config
-        limits = limits_from_config(config)
         server_state = self.server_state
+        limits = limits_from_config(config)
 
         def protocol_factory() -> HTTPProtocol:
             return HTTPProtocol(config, server_state, app, state, limits, loop)

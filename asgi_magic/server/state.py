@@ -25,3 +25,5 @@ class ServerState:
     connections: set[Connection] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     default_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    http2: bool = False
+    """HTTP/2 is on (``--http2`` and the h2 package installed): ALPN and preface."""

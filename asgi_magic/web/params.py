@@ -647,10 +647,23 @@ def _resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
+def _undo_implicit_optional(annotation: Any) -> Any:
+    """Python 3.10's ``get_type_hints`` wraps the annotation of a parameter whose
+    default is None in ``Optional[...]`` (3.11 stopped), which hides an ``Annotated``
+    marker inside it: unwrap that case, the ``Annotated`` already says what it takes."""
+    if typing.get_origin(annotation) is typing.Union:
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(args) == 1 and typing.get_origin(args[0]) is typing.Annotated:
+            return args[0]
+    return annotation
+
+
 def _annotation(
     func: Callable[..., Any], param: inspect.Parameter, hints: Mapping[str, Any], where: str
 ) -> Any:
     annotation = hints.get(param.name, param.annotation)
+    if sys.version_info < (3, 11) and param.default is None:
+        annotation = _undo_implicit_optional(annotation)
     if isinstance(annotation, str):
         namespace = getattr(_target(func), "__globals__", {})
         try:

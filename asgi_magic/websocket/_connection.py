@@ -188,8 +188,13 @@ class Connection:
 
     # --- receiving -------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
         """Feed bytes from the peer; return the events they complete."""
+        if type(data) is not bytes:
+            # A caller's bytearray may change after we return, and events carry bytes:
+            # copy it once here (the server always passes bytes). The compiled build
+            # also needs the declared type to hold below.
+            data = bytes(data)
         events: list[Event] = []
         if self.state in (ConnectionState.FAILED, ConnectionState.CLOSED):
             return events

@@ -163,6 +163,9 @@ def test_serves_and_exits_on_sigterm_with_startup_line(tmp_path: Path) -> None:
         assert server.proc.wait(timeout=10) == 0
         err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
     assert f"asgi-magic running on http://127.0.0.1:{server.port} (Press CTRL+C to quit)" in err
+    from asgi_magic import build_info
+
+    assert f"asgi-magic 0.1.0, build: {build_info()}" in err
     assert '"GET / HTTP/1.1" 200' in err
 
 
@@ -192,7 +195,14 @@ def test_package_surface() -> None:
     assert asgi_magic.Server is Server
     assert asgi_magic.Config.__name__ == "Config"
     assert callable(asgi_magic.run) and asgi_magic.__version__ == "0.1.0"
-    assert sorted(asgi_magic.__all__) == ["Config", "Server", "__version__", "run"]
+    assert sorted(asgi_magic.__all__) == [
+        "Config",
+        "Server",
+        "__version__",
+        "build_info",
+        "compiled",
+        "run",
+    ]
 
 
 def test_run_function_serves_import_string(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ UVICORN_054: dict[str, tuple[list[str], dict[str, Any], str]] = {
     "--workers": (["--workers", "3"], {"workers": 3}, "test_workers::test_two_workers_serve_from_two_pids"),
     "--loop": (["--loop", "asyncio"], {"loop": "asyncio"}, "test_cli::test_loop_choice_serves"),
     "--http": (["--http", "httptools"], {"http": "httptools"}, "test_startup_errors::test_http_and_ws_choices_are_announced"),
-    "--http2": (["--http2"], {"http2": True}, "test_startup_errors::test_http_and_ws_choices_are_announced"),
+    "--http2": (["--http2"], {"http2": True}, "test_http2::test_curl_http2_prior_knowledge"),
     "--ws": (["--ws", "websockets-sansio"], {"ws": "websockets-sansio"}, "test_startup_errors::test_http_and_ws_choices_are_announced"),
     "--ws-max-size": (["--ws-max-size", "1000"], {"ws_max_size": 1000}, "test_websocket_server::test_malformed_frames_close_with_the_right_code"),
     "--ws-max-queue": (["--ws-max-queue", "4"], {"ws_max_queue": 4}, "test_ws_protocol::test_full_queue_pauses_reading_until_the_app_reads"),

@@ -1,0 +1,713 @@
+"""The per-connection HTTP/2 protocol: frames from the socket to cycles and back.
+
+One ``H2Protocol`` per connection that negotiated HTTP/2: by ALPN ``h2`` over TLS, or
+by the cleartext connection preface (prior knowledge, RFC 9113 §3.3). The HTTP/1.1
+protocol sees either first and hands the transport over (``take_over``); the
+``Upgrade: h2c`` dance of RFC 7540 §3.2 is not offered (RFC 9113 §3.1 deprecates it).
+
+The ``h2`` state machine owns frames, HPACK and stream states; ``h2_rules`` owns our
+policy. Each stream is one ``HTTPCycle``, the same cycle HTTP/1.1 runs, driven through
+an ``H2Stream``, which is the cycle's ``CycleOwner``:
+
+* ``write`` queues DATA; it leaves as the connection and stream windows allow
+  (``_flush``). While any of it waits, the stream's ``flow`` is paused, so the app's
+  ``send()`` waits for window exactly as it waits for a slow socket over HTTP/1.1.
+* Received DATA is acknowledged (``WINDOW_UPDATE``) only once the app has taken it
+  (``resume_reading``, which the cycle calls from ``receive()``), or when the stream
+  ends: an app that does not read closes the peer's window and so stops the upload.
+  The socket itself is never paused for one stream; it is paused only while the peer
+  does not read what we write (``flow_control.py``).
+
+Bounds (each is a flag; ``docs/server/http2.md``): SETTINGS_MAX_CONCURRENT_STREAMS
+(h2 refuses more open streams), running apps per connection (a stream the client
+reset still counts until its app returns; beyond the limit new streams get
+REFUSED_STREAM), client resets and control frames (SETTINGS, PING, PRIORITY, unknown
+frames, empty DATA) per ``RATE_WINDOW`` (over budget: GOAWAY ENHANCE_YOUR_CALM), the
+header block (``h2_rules``), the decoded header list (HPACK), a stream whose window
+stays shut (reset after ``--http2-window-timeout``) and an idle connection
+(``--timeout-keep-alive``).
+
+Graceful shutdown: GOAWAY (NO_ERROR) naming the last stream we will serve; streams up
+to it finish, later ones are refused, and the connection closes when none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, BinaryIO
+
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
+
+from asgi_magic import http11
+from asgi_magic.config import Config
+from asgi_magic.server.access_log import AccessLog
+from asgi_magic.server.closing import LingeringClose
+from asgi_magic.server.flow_control import FlowControl
+from asgi_magic.server.h2_rules import (
+    CONNECTION_WINDOW,
+    H2Framer,
+    H2Limits,
+    RateBudget,
+    error_fields,
+    new_connection,
+    request_from_headers,
+)
+from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
+from asgi_magic.server.scope import ConnectionInfo, http_scope
+from asgi_magic.server.state import ServerState
+
+__all__ = ["H2Protocol", "H2Stream"]
+
+error_logger = logging.getLogger("asgi_magic.error")
+
+_COMPLETE = ResponseState.COMPLETE
+_NOT_STARTED = ResponseState.NOT_STARTED
+
+
+class _NoTransport:
+    """What a stream's ``FlowControl`` pauses: nothing. One stream's reading is paced
+    by its window, never by pausing the socket every other stream shares."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+_NO_TRANSPORT = _NoTransport()
+
+
+class H2Stream:
+    """One request stream: the ``CycleOwner`` of its ``HTTPCycle``."""
+
+    __slots__ = (
+        "client_ended",
+        "conn",
+        "continue_due",
+        "cycle",
+        "end_due",
+        "ended",
+        "flow",
+        "head",
+        "method",
+        "pending",
+        "received",
+        "reset",
+        "stalled_since",
+        "stream_id",
+        "task_done",
+        "unacked",
+    )
+
+    def __init__(self, conn: H2Protocol, stream_id: int, method: bytes) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.method = method
+        self.flow = FlowControl(_NO_TRANSPORT, conn.loop)
+        self.cycle: HTTPCycle | None = None
+        self.head: list[tuple[bytes, bytes]] | None = None  # HEADERS not yet sent
+        self.pending: deque[memoryview] = deque()  # DATA waiting for window
+        self.end_due = False  # END_STREAM goes after the pending DATA
+        self.ended = False  # we sent END_STREAM
+        self.client_ended = False  # the client sent END_STREAM
+        self.reset = False  # RST_STREAM went either way: the stream is gone
+        self.task_done = True  # until an app runs for it
+        self.continue_due = False  # Expect: 100-continue and no 100 sent yet
+        self.unacked = 0  # received DATA bytes not yet handed back as window
+        self.received = 0  # request body bytes (--limit-request-body)
+        self.stalled_since = 0.0  # when DATA began waiting for a shut window
+
+    # --- CycleOwner -------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.reset or self.ended:
+            return
+        if data:
+            self.pending.append(memoryview(data))
+        self.conn.flush(self)
+
+    def drain(self) -> asyncio.Future[None] | None:
+        return self.flow.drain()
+
+    def pause_reading(self) -> None:
+        # Nothing to do: data not acknowledged is window not given back.
+        pass
+
+    def resume_reading(self) -> None:
+        """The app asked for body: everything received so far has been taken."""
+        if self.continue_due:
+            # RFC 9110 §10.1.1 / RFC 9113 §8.1: the 100 is an interim HEADERS; sent
+            # only when the app asks for the body, as over HTTP/1.1.
+            self.continue_due = False
+            cycle = self.cycle
+            if cycle is not None and cycle.response is _NOT_STARTED and not self.reset:
+                self.conn.send_interim(self, 100)
+        if self.unacked:
+            self.conn.acknowledge(self)
+
+    def response_writer(self, cycle: HTTPCycle) -> H2Framer:
+        conn = self.conn
+        return H2Framer(self.method, conn.default_headers, conn.date_header, self._set_head)
+
+    def _set_head(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self.continue_due = False  # answered without reading the body: no 100
+        self.head = fields
+
+    def response_complete(self, cycle: HTTPCycle) -> None:
+        self.conn.server_state.total_requests += 1
+        self.end_due = True
+        self.conn.flush(self)
+        self.conn.response_done(self)
+
+    def error_response(self, status: int, reason: str) -> bytes:
+        conn = self.conn
+        fields, body = error_fields(status, reason, conn.default_headers, conn.date_header)
+        self.head = fields
+        return body
+
+    def abort(self) -> None:
+        # RFC 9113 §5.4.2: the response cannot be completed; the stream ends with an
+        # error, the connection and its other streams go on.
+        self.conn.reset_stream(self, ErrorCodes.INTERNAL_ERROR)
+
+    def can_sendfile(self) -> bool:
+        return False
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> int:
+        raise RuntimeError("sendfile is not used over HTTP/2")
+
+    # --- driven by the connection ------------------------------------------------
+
+    def gone(self) -> None:
+        """The stream was reset or the connection lost: wake everything waiting."""
+        self.reset = True
+        self.pending.clear()
+        cycle = self.cycle
+        if cycle is not None and cycle.response is not _COMPLETE:
+            cycle.connection_lost()
+        self.flow.connection_lost()
+
+    def _task_finished(self, task: asyncio.Task[None]) -> None:
+        self.task_done = True
+        self.conn.task_finished(self)
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection. Owns the h2 state machine, the streams, the timer and
+    the connection's flow control."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app: Any,
+        app_state: dict[str, Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app = app
+        self.app_state = app_state
+        self.loop = loop or asyncio.get_event_loop()
+        self.limits = H2Limits(config)
+        self.h2 = new_connection(self.limits)
+        self.transport: asyncio.Transport | None = None
+        self.flow = FlowControl(None, self.loop)
+        self.info: ConnectionInfo | None = None
+        self.streams: dict[int, H2Stream] = {}
+        self.running = 0  # apps still running for this connection's streams
+        self.default_headers = http11.WriterDefaults.of(server_state.default_headers)
+        self.date_header = config.date_header
+        self.access_log = AccessLog.from_config(config)
+        self.resets = RateBudget(self.limits.resets)
+        self.control = RateBudget(self.limits.control_frames)
+        self.goaway_last: int | None = None  # set by shutdown(): the last stream served
+        self.closed = False
+        self._lingering: LingeringClose | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+
+    # --- taking over a transport ----------------------------------------------------
+
+    def take_over(
+        self,
+        transport: asyncio.Transport,
+        info: ConnectionInfo,
+        flow: FlowControl,
+        data: bytes,
+    ) -> None:
+        """Serve ``transport`` from now on: send our SETTINGS, then process ``data``
+        (bytes the HTTP/1.1 protocol already read: the preface and what followed)."""
+        self.transport = transport
+        self.info = info
+        self.flow = flow
+        self.server_state.connections.add(self)
+        h2c = self.h2
+        h2c.initiate_connection()
+        # RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say;
+        # open it so several streams can upload at once.
+        h2c.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self._write_out()
+        self._idle_since = self.loop.time()
+        self._arm_timer()
+        if data:
+            self.data_received(data)
+
+    # --- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Only when used directly as a protocol factory (tests); the server hands
+        # connections over from HTTPProtocol through take_over().
+        self.take_over(
+            transport,  # type: ignore[arg-type]
+            ConnectionInfo(transport, self.config, self.app_state),
+            FlowControl(transport, self.loop),
+            b"",
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        self.server_state.connections.discard(self)
+        self._cancel_timer()
+        for stream in list(self.streams.values()):
+            stream.gone()
+        self.flow.connection_lost()
+
+    def eof_received(self) -> bool | None:
+        # No half-close in HTTP/2: streams end with END_STREAM, and a client that
+        # sends nothing more cannot open windows either. Close.
+        if self._lingering is not None:
+            self._lingering.eof()
+        return None
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+        self._flush_all()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            if self._lingering is not None:
+                self._lingering.received(len(data))
+            return
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # h2 has queued GOAWAY with the error's code (PROTOCOL_ERROR, FRAME_SIZE_ERROR,
+            # ENHANCE_YOUR_CALM for an HPACK bomb or a header-block flood …).
+            error_logger.info(
+                "%s - invalid HTTP/2: %s (GOAWAY %s)",
+                self._client_str(),
+                exc,
+                getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR).name,
+            )
+            self._write_out()
+            self._close_transport(linger=True)
+            return
+        for event in events:
+            self._handle(event)
+            if self.closed:
+                return
+        self._write_out()
+
+    # --- events ----------------------------------------------------------------------
+
+    def _handle(self, event: h2.events.Event) -> None:
+        kind = type(event)
+        if kind is h2.events.DataReceived:
+            self._on_data(event)  # type: ignore[arg-type]
+        elif kind is h2.events.RequestReceived:
+            self._on_request(event)  # type: ignore[arg-type]
+        elif kind is h2.events.StreamEnded:
+            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
+            if stream is not None:
+                stream.client_ended = True
+                if stream.cycle is not None:
+                    stream.cycle.body_end()
+                self._forget_if_done(stream)
+        elif kind is h2.events.WindowUpdated:
+            stream_id = event.stream_id  # type: ignore[attr-defined]
+            if stream_id:
+                stream = self.streams.get(stream_id)
+                if stream is not None and stream.pending:
+                    self.flush(stream)
+            else:
+                self._flush_all()
+        elif kind is h2.events.StreamReset:
+            self._on_reset(event)  # type: ignore[arg-type]
+        elif kind is h2.events.RemoteSettingsChanged:
+            self._spend_control("SETTINGS")
+            if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:  # type: ignore[attr-defined]
+                self._flush_all()
+        elif kind is h2.events.PingReceived:
+            self._spend_control("PING")
+        elif kind is h2.events.PriorityUpdated:
+            # A HEADERS frame's own priority comes as this event too: only a PRIORITY
+            # frame of its own costs budget.
+            if event.stream_id not in self.streams:  # type: ignore[attr-defined]
+                self._spend_control("PRIORITY")
+        elif kind is h2.events.UnknownFrameReceived:
+            self._spend_control("unknown frame")
+        elif kind is h2.events.ConnectionTerminated:
+            # The client's GOAWAY. h2 treats it as the end of the connection (its state
+            # machine sends nothing after it), so the streams still running end here;
+            # clients send it once they are done.
+            error_logger.debug(
+                "%s - client GOAWAY %s",
+                self._client_str(),
+                event.error_code,  # type: ignore[attr-defined]
+            )
+            self._close_transport()
+        # TrailersReceived (ASGI has no request trailers: dropped), SettingsAcknowledged,
+        # PingAckReceived: nothing to do.
+
+    def _spend_control(self, what: str) -> None:
+        # SETTINGS/PING floods (CVE-2019-9515, -9512), PRIORITY (-9513), unknown and
+        # empty frames (-9518): each makes us work or write without a request.
+        if self.control.spend(self.loop.time()):
+            self._calm(f"more than {self.limits.control_frames} control frames ({what})")
+
+    def _on_request(self, event: h2.events.RequestReceived) -> None:
+        stream_id = event.stream_id
+        assert stream_id is not None and event.headers is not None
+        headers: list[tuple[bytes, bytes]] = event.headers
+        if self.goaway_last is not None and stream_id > self.goaway_last:
+            # After our GOAWAY: not processed, safe to retry elsewhere (RFC 9113 §8.7).
+            self._refuse(stream_id)
+            return
+        if self.running >= self.limits.max_streams:
+            # h2 counts open streams; a stream the client reset is closed for h2 but
+            # its app may still run. Apps per connection stay within the advertised
+            # limit (the rapid-reset lesson, CVE-2023-44487).
+            self._refuse(stream_id)
+            return
+        method = b""
+        for name, value in headers:
+            if name == b":method":
+                method = value
+                break
+        stream = H2Stream(self, stream_id, method)
+        self.streams[stream_id] = stream
+        ended = event.stream_ended is not None
+        stream.client_ended = ended
+        limit = self.config.limit_concurrency
+        info = self.info
+        assert info is not None
+        try:
+            request, expect = request_from_headers(headers, self.limits)
+        except http11.ProtocolError as exc:
+            error_logger.info(
+                "%s - invalid HTTP/2 request: %d %s", info.client_str(), exc.status, exc.reason
+            )
+            self._answer(stream, exc.status, exc.reason)
+            return
+        if limit is not None and (
+            len(self.server_state.connections) > limit or len(self.server_state.tasks) >= limit
+        ):
+            error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
+            self._answer(stream, 503, "Service Unavailable")
+            return
+        cycle = HTTPCycle(http_scope(info, request), request, stream, self.access_log)
+        # HTTP/2 frames the body itself: a request has one unless HEADERS ended the
+        # stream (RFC 9113 §8.1), whatever Content-Length says.
+        cycle.body_complete = ended
+        stream.continue_due = expect and not ended
+        stream.cycle = cycle
+        self._idle_since = 0.0
+        tasks = self.server_state.tasks
+        task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
+        tasks.add(task)
+        stream.task_done = False
+        self.running += 1
+        task.add_done_callback(stream._task_finished)
+
+    def _answer(self, stream: H2Stream, status: int, reason: str) -> None:
+        """A response of the server's own (400, 413, 503 …) on ``stream``; no app."""
+        body = stream.error_response(status, reason)
+        stream.pending.append(memoryview(body))
+        stream.end_due = True
+        self.flush(stream)
+        self.response_done(stream)
+
+    def _refuse(self, stream_id: int) -> None:
+        try:
+            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+        except h2.exceptions.ProtocolError:
+            pass
+
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        stream_id = event.stream_id
+        assert stream_id is not None and event.data is not None
+        size = event.flow_controlled_length or 0
+        data = event.data
+        stream = self.streams.get(stream_id)
+        if not data and event.stream_ended is None:
+            self._spend_control("empty DATA")
+        if stream is None or stream.reset:
+            self._ack(stream_id, size)
+            return
+        stream.unacked += size
+        cycle = stream.cycle
+        if cycle is None or cycle.response is _COMPLETE:
+            # Nobody will read it (a server answer, a finished response): give the
+            # window back at once.
+            self.acknowledge(stream)
+            return
+        stream.received += len(data)
+        max_body = self.limits.max_body
+        if max_body is not None and stream.received > max_body:
+            error_logger.info("%s - request body too large: 413", self._client_str())
+            # As over HTTP/1.1: the app sees a disconnect (its send()s raise), the client
+            # a 413 if no response had started, else the stream ends with an error.
+            cycle.connection_lost()
+            if cycle.response is _NOT_STARTED:
+                self._answer(stream, 413, "Content Too Large")
+            else:
+                self.reset_stream(stream, ErrorCodes.CANCEL)
+            return
+        if data:
+            cycle.body_data(data)
+
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        stream = self.streams.get(event.stream_id or 0)
+        if stream is None:
+            return
+        cycle = stream.cycle
+        # Rapid reset (CVE-2023-44487): streams opened and reset at once cost us an app
+        # start each while never counting against the stream limit.
+        if (
+            cycle is not None
+            and cycle.response is not _COMPLETE
+            and self.resets.spend(self.loop.time())
+        ):
+            self._calm(f"more than {self.limits.resets} streams reset by the client")
+            return
+        if stream.unacked:
+            self.acknowledge(stream)
+        stream.gone()
+        self._forget_if_done(stream)
+
+    def _calm(self, why: str) -> None:
+        error_logger.warning("%s - %s: GOAWAY ENHANCE_YOUR_CALM", self._client_str(), why)
+        self.close(ErrorCodes.ENHANCE_YOUR_CALM, why.encode("ascii", "replace"))
+
+    # --- sending ------------------------------------------------------------------------
+
+    def flush(self, stream: H2Stream) -> None:
+        """Send the stream's HEADERS, then as much DATA as the windows allow, then
+        END_STREAM once nothing is left; pause the stream's writer while DATA waits."""
+        if self.closed or stream.reset:
+            return
+        h2c = self.h2
+        stream_id = stream.stream_id
+        pending = stream.pending
+        progress = False
+        try:
+            if stream.head is not None:
+                head = stream.head
+                stream.head = None
+                end = stream.end_due and not pending
+                h2c.send_headers(stream_id, head, end_stream=end)
+                stream.ended = end
+            while pending and not self.flow.write_paused:
+                window = min(h2c.local_flow_control_window(stream_id), h2c.max_outbound_frame_size)
+                if window <= 0:
+                    break
+                chunk = pending[0]
+                if len(chunk) > window:
+                    pending[0] = chunk[window:]
+                    chunk = chunk[:window]
+                else:
+                    pending.popleft()
+                end = stream.end_due and not pending
+                h2c.send_data(stream_id, chunk.tobytes(), end_stream=end)
+                stream.ended = end
+                progress = True
+            if stream.end_due and not pending and not stream.ended:
+                h2c.end_stream(stream_id)
+                stream.ended = True
+        except h2.exceptions.ProtocolError:
+            # The stream closed under us (a reset crossed our DATA) or the connection
+            # did: nothing more can go out on it.
+            pending.clear()
+        self._write_out()
+        if pending:
+            # The stall clock runs from the last time the window let anything through:
+            # a client that reads slowly is not a client that never reads.
+            if progress or self.flow.write_paused:
+                stream.stalled_since = 0.0
+            if not stream.stalled_since and not self.flow.write_paused:
+                stream.stalled_since = self.loop.time()
+            stream.flow.pause_writing()
+        else:
+            stream.stalled_since = 0.0
+            if stream.flow.write_paused:
+                stream.flow.resume_writing()
+
+    def _flush_all(self) -> None:
+        for stream in list(self.streams.values()):
+            if stream.pending or stream.head is not None:
+                self.flush(stream)
+
+    def send_interim(self, stream: H2Stream, status: int) -> None:
+        try:
+            self.h2.send_headers(stream.stream_id, [(b":status", b"%d" % status)])
+        except h2.exceptions.ProtocolError:
+            return
+        self._write_out()
+
+    def acknowledge(self, stream: H2Stream) -> None:
+        size = stream.unacked
+        stream.unacked = 0
+        self._ack(stream.stream_id, size)
+        self._write_out()
+
+    def _ack(self, stream_id: int, size: int) -> None:
+        if size and not self.closed:
+            try:
+                self.h2.acknowledge_received_data(size, stream_id)
+            except h2.exceptions.ProtocolError:
+                pass  # the stream is long gone; its bytes no longer count
+
+    def reset_stream(self, stream: H2Stream, code: ErrorCodes) -> None:
+        if stream.reset or self.closed:
+            return
+        try:
+            self.h2.reset_stream(stream.stream_id, code)
+        except h2.exceptions.ProtocolError:
+            pass
+        if stream.unacked:
+            self.acknowledge(stream)
+        stream.gone()
+        self._write_out()
+        self._forget_if_done(stream)
+
+    def response_done(self, stream: H2Stream) -> None:
+        if not stream.client_ended and not stream.reset and stream.ended:
+            # RFC 9113 §8.1: the response is complete before the request: tell the
+            # client to stop sending with RST_STREAM NO_ERROR.
+            self.reset_stream(stream, ErrorCodes.NO_ERROR)
+        if stream.unacked:
+            self.acknowledge(stream)
+        self._forget_if_done(stream)
+
+    def task_finished(self, stream: H2Stream) -> None:
+        self.running -= 1
+        self._forget_if_done(stream)
+
+    def _forget_if_done(self, stream: H2Stream) -> None:
+        if not stream.task_done:
+            return
+        finished = stream.reset or (stream.ended and stream.client_ended and not stream.pending)
+        if finished and self.streams.get(stream.stream_id) is stream:
+            del self.streams[stream.stream_id]
+            if not self.streams:
+                self._idle_since = self.loop.time()
+                if self.goaway_last is not None:
+                    self.close(ErrorCodes.NO_ERROR)
+
+    def _write_out(self) -> None:
+        data = self.h2.data_to_send()
+        transport = self.transport
+        if data and transport is not None:
+            transport.write(data)
+
+    # --- closing ------------------------------------------------------------------------
+
+    def close(self, code: ErrorCodes, debug: bytes = b"") -> None:
+        """GOAWAY with ``code``, then close the connection after what was written."""
+        if self.closed:
+            return
+        try:
+            self.h2.close_connection(code, additional_data=debug or None)
+        except h2.exceptions.ProtocolError:
+            pass
+        self._write_out()
+        self._close_transport(linger=True)
+
+    def _close_transport(self, linger: bool = False) -> None:
+        """Close after what was written. With ``linger`` (after a GOAWAY for an error,
+        while the client may still be sending) half-close first, so the client reads
+        the GOAWAY instead of a reset (``closing.LingeringClose``)."""
+        self.closed = True
+        self._cancel_timer()
+        transport = self.transport
+        if transport is not None and self._lingering is None:
+            if linger:
+                self._lingering = LingeringClose(transport, self.loop)
+            else:
+                transport.close()
+
+    def abort(self) -> None:
+        """Forced shutdown: drop the connection."""
+        self._close_transport()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: GOAWAY NO_ERROR; in-flight streams finish, new ones are
+        refused, and the connection closes once the last stream is done.
+
+        The GOAWAY is written here, not through h2's ``close_connection`` (which would
+        close h2's state machine at once and end the streams still running); the final
+        GOAWAY goes through h2 when they are done (RFC 9113 §6.8 allows several)."""
+        if self.closed or self.goaway_last is not None:
+            return
+        last = self.goaway_last = self.h2.highest_inbound_stream_id
+        if not self.streams:
+            self.close(ErrorCodes.NO_ERROR)
+            return
+        self._write_out()
+        transport = self.transport
+        if transport is not None:
+            frame = GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR)
+            transport.write(frame.serialize())
+
+    # --- timer ------------------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        delay = min(self.config.timeout_keep_alive, self.limits.window_timeout) / 2
+        self._timer = self.loop.call_later(max(delay, 0.05), self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.closed:
+            return
+        now = self.loop.time()
+        if not self.streams:
+            if self._idle_since and now - self._idle_since >= self.config.timeout_keep_alive:
+                error_logger.debug("%s - HTTP/2 idle timeout", self._client_str())
+                self.close(ErrorCodes.NO_ERROR)
+                return
+        else:
+            limit = self.limits.window_timeout
+            for stream in list(self.streams.values()):
+                since = stream.stalled_since
+                if since and now - since >= limit:
+                    # A window that never opens would hold the app (and its memory)
+                    # forever: the zero-window stall.
+                    error_logger.info(
+                        "%s - stream %d: flow-control window shut for %.0f s: reset",
+                        self._client_str(),
+                        stream.stream_id,
+                        limit,
+                    )
+                    self.reset_stream(stream, ErrorCodes.CANCEL)
+        self._arm_timer()
+
+    def _client_str(self) -> str:
+        return self.info.client_str() if self.info is not None else "-"

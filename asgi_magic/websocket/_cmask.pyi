@@ -1,0 +1,3 @@
+# The C module asgi_magic/websocket/_cmask.c (built only where a compiler is present).
+
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, /) -> bytes: ...

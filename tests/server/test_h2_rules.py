@@ -1,0 +1,148 @@
+"""h2_rules without sockets: requests from HEADERS fields, the response framer, budgets."""
+
+from __future__ import annotations
+
+import pytest
+
+from asgi_magic import http11
+from asgi_magic.config import Config
+from asgi_magic.server.h2_rules import (
+    RATE_WINDOW,
+    H2Framer,
+    H2Limits,
+    RateBudget,
+    error_fields,
+    request_from_headers,
+)
+
+pytest.importorskip("h2")
+
+LIMITS = H2Limits(Config(app=None, limit_request_body=100))
+BASE = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"example.com:8443")]
+
+
+def build(*fields: tuple[bytes, bytes], path: bytes = b"/a/b?x=1") -> http11.Request:
+    request, _ = request_from_headers([*BASE, (b":path", path), *fields], LIMITS)
+    return request
+
+
+def test_request_fields() -> None:
+    request = build((b"accept", b"*/*"), (b"content-length", b"5"))
+    assert request.method == b"GET"
+    assert (request.path, request.query, request.target) == (b"/a/b", b"x=1", b"/a/b?x=1")
+    assert request.http_version == "2"
+    # :authority becomes the host header apps read (RFC 9113 §8.3.1), first.
+    assert request.headers[0] == (b"host", b"example.com:8443")
+    assert request.host == b"example.com:8443"
+    assert (b"accept", b"*/*") in request.headers
+    assert all(not name.startswith(b":") for name, _ in request.headers)
+    assert request.content_length == 5 and not request.chunked and request.keep_alive
+
+
+def test_host_header_is_kept_when_sent() -> None:
+    request = build((b"host", b"example.com:8443"))
+    assert [v for n, v in request.headers if n == b"host"] == [b"example.com:8443"]
+
+
+def test_expect_continue_is_reported_not_put_in_the_request() -> None:
+    request, expect = request_from_headers(
+        [*BASE, (b":path", b"/"), (b"expect", b"100-continue")], LIMITS
+    )
+    assert expect and not request.expect_continue
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "status"),
+    [
+        ([(b"x y", b"1")], b"/", 400),  # not a token (h2 lets "(" and SP-free oddities by)
+        ([(b"x(", b"1")], b"/", 400),
+        ([(b"x", b"a\x01b")], b"/", 400),  # a control other than HTAB
+        ([(b"x", b"a\x7fb")], b"/", 400),
+        ([], b"/a b", 400),
+        ([], b"/\xff", 400),
+        ([], b"a/b", 400),
+        ([], b"/a#frag", 400),
+        ([], b"*", 400),  # only OPTIONS
+        ([], b"/" + b"a" * 9000, 414),
+        ([(b"content-length", b"1"), (b"content-length", b"2")], b"/", 400),
+        ([(b"content-length", b"-1")], b"/", 400),
+        ([(b"content-length", b"101")], b"/", 413),
+        ([(b"x%d" % i, b"v") for i in range(101)], b"/", 431),
+    ],
+)
+def test_request_errors(fields: list[tuple[bytes, bytes]], path: bytes, status: int) -> None:
+    with pytest.raises(http11.ProtocolError) as caught:
+        build(*fields, path=path)
+    assert caught.value.status == status
+
+
+def test_options_asterisk_and_connect() -> None:
+    request, _ = request_from_headers(
+        [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*")], LIMITS
+    )
+    assert request.path == b"*"
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers([(b":method", b"CONNECT"), (b":authority", b"a:443")], LIMITS)
+    assert caught.value.status == 501
+
+
+def test_invalid_authority() -> None:
+    with pytest.raises(http11.ProtocolError):
+        request_from_headers(
+            [(b":method", b"GET"), (b":path", b"/"), (b":authority", b"a b")], LIMITS
+        )
+    with pytest.raises(http11.ProtocolError):
+        request_from_headers(
+            [(b":method", b"GET"), (b":path", b"/"), (b":authority", b"user@host")], LIMITS
+        )
+
+
+def _framer(method: bytes = b"GET") -> tuple[H2Framer, list[list[tuple[bytes, bytes]]]]:
+    heads: list[list[tuple[bytes, bytes]]] = []
+    framer = H2Framer(
+        method, http11.WriterDefaults([(b"server", b"asgi-magic")]), False, heads.append
+    )
+    return framer, heads
+
+
+def test_framer_fields_drop_connection_specific_ones() -> None:
+    framer, heads = _framer()
+    assert framer.start(200, [(b"Content-Type", b"text/plain"), (b"Connection", b"close"),
+                              (b"Transfer-Encoding", b"chunked"), (b"Keep-Alive", b"5")]) == b""  # fmt: skip
+    assert heads == [
+        [(b":status", b"200"), (b"server", b"asgi-magic"), (b"content-type", b"text/plain")]
+    ]
+    # No Content-Length: the body passes through unframed (DATA frames it).
+    assert framer.body(b"abc", True) == b"abc"
+    assert framer.body(b"", False) == b""
+    assert not framer.out_of_band_ok
+
+
+def test_framer_enforces_the_http11_rules() -> None:
+    framer, _ = _framer()
+    with pytest.raises(http11.ProtocolError):
+        framer.start(200, [(b"x", b"a\r\nb")])
+    framer, _ = _framer()
+    with pytest.raises(http11.ProtocolError):
+        framer.start(103, [])  # an interim status is not a final response
+    framer, _ = _framer()
+    framer.start(200, [(b"content-length", b"3")])
+    with pytest.raises(http11.ProtocolError):
+        framer.body(b"abcd", False)  # longer than its Content-Length
+    framer, _ = _framer(b"HEAD")
+    framer.start(200, [(b"content-length", b"3")])
+    assert framer.bodiless and framer.body(b"abc", False) == b""
+
+
+def test_error_fields() -> None:
+    fields, body = error_fields(413, "Content Too Large", http11.WriterDefaults(()), False)
+    assert fields[0] == (b":status", b"413")
+    assert (b"content-length", b"%d" % len(body)) in fields
+    assert not [n for n, _ in fields if n == b"connection"]
+    assert body == b"Content Too Large\n"
+
+
+def test_rate_budget() -> None:
+    budget = RateBudget(3)
+    assert [budget.spend(0.0) for _ in range(4)] == [False, False, False, True]
+    assert not budget.spend(RATE_WINDOW + 0.1)  # a new window
