@@ -40,7 +40,11 @@ class LingeringClose:
         self._dropped = 0
         self._timer: asyncio.TimerHandle | None = None
         if _can_write_eof(transport):
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:  # the peer is already gone (ENOTCONN): nothing to wait for
+                self.close()
+                return
             self._timer = loop.call_later(LINGER_TIMEOUT, self.close)
         else:
             self.close()
