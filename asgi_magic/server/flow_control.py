@@ -34,21 +34,19 @@ class Waiters:
     Never a single future slot: an ASGI app may await ``receive()`` from two tasks at
     once (a body reader and a disconnect watcher), and both must see what changed."""
 
-    __slots__ = ("_futures",)
+    __slots__ = ("futures",)
 
     def __init__(self) -> None:
-        self._futures: list[asyncio.Future[None]] = []
-
-    def __bool__(self) -> bool:
-        return bool(self._futures)
+        self.futures: list[asyncio.Future[None]] = []
+        """Who waits now; hot paths test this list before calling ``wake()``."""
 
     def new(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
         future: asyncio.Future[None] = loop.create_future()
-        self._futures.append(future)
+        self.futures.append(future)
         return future
 
     def add(self, future: asyncio.Future[None]) -> None:
-        self._futures.append(future)
+        self.futures.append(future)
 
     async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
         future = self.new(loop)
@@ -59,9 +57,9 @@ class Waiters:
                 future.cancel()
 
     def wake(self) -> None:
-        futures = self._futures
+        futures = self.futures
         if futures:
-            self._futures = []
+            self.futures = []
             for future in futures:
                 if not future.done():
                     future.set_result(None)

@@ -217,12 +217,15 @@ class WebSocketProtocol(asyncio.Protocol):
             self._close_transport()
             return
         transport = self.transport
+        full = False
         for event in events:
             cls = event.__class__
             if cls is TextMessage:
-                session.push({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]
+                text = event.data  # type: ignore[union-attr]
+                full = session.push({"type": "websocket.receive", "text": text}, len(text))
             elif cls is BytesMessage:
-                session.push({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]
+                payload = event.data  # type: ignore[union-attr]
+                full = session.push({"type": "websocket.receive", "bytes": payload}, len(payload))
             elif cls is Ping:
                 if not conn.close_sent:
                     # Written at once; reading stops while the peer does not read.
@@ -234,7 +237,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 assert isinstance(event, CloseReceived)
                 self._close_received(conn, event)
                 return
-        if session.full:
+        if full:
             # Flow control: the app reads slower than the peer sends.
             assert self.flow is not None
             self.flow.pause_reading()
@@ -311,7 +314,10 @@ class WebSocketProtocol(asyncio.Protocol):
         if final:
             self._close_transport()
 
-    async def send_message(self, message: Any) -> None:
+    def send_message(self, message: Any) -> asyncio.Future[None] | None:
+        """Write one ``websocket.send``; returns a future to await when the peer is not
+        reading (write back-pressure), else None. Not a coroutine: it runs once per
+        message, and most never wait."""
         conn = self.conn
         assert conn is not None
         data = message.get("bytes")
@@ -334,9 +340,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.writelines(parts)
         flow = self.flow
         assert flow is not None
-        drain = flow.drain()
-        if drain is not None:
-            await drain
+        return flow.drain() if flow.write_paused else None
 
     def close(self, code: int, reason: str) -> None:
         """Send our close frame and wait (bounded) for the peer's answer."""

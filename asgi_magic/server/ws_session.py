@@ -51,11 +51,8 @@ _DENYING = HandshakeState.DENYING
 _ANSWERED = HandshakeState.ANSWERED
 
 
-def _message_size(message: dict[str, Any]) -> int:
-    data = message.get("bytes")
-    if data is None:
-        data = message.get("text") or ""
-    return len(data) + 64  # the message dict itself costs something too
+# What a queued message costs beyond its payload (the dict, the deque slot).
+MESSAGE_OVERHEAD = 64
 
 
 class WebSocketSession:
@@ -74,7 +71,8 @@ class WebSocketSession:
         self.handshake = handshake
         self.state = _PENDING
         self.status = 0  # the HTTP status that answered the handshake (101, 403 …)
-        self._queue: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
+        # (message, bytes it counts for): the size is known when the frame is parsed.
+        self._queue: deque[tuple[dict[str, Any], int]] = deque([({"type": "websocket.connect"}, 0)])
         self._queued_bytes = 0
         self._max_queue = max(1, max_queue)
         self._max_queue_bytes = max_queue_bytes
@@ -86,11 +84,20 @@ class WebSocketSession:
 
     # --- from the transport side -------------------------------------------------------
 
-    def push(self, message: dict[str, Any]) -> None:
-        """A message from the peer. Returns nothing; the caller checks ``full``."""
-        self._queue.append(message)
-        self._queued_bytes += _message_size(message)
-        self._wake()
+    def push(self, message: dict[str, Any], size: int) -> bool:
+        """A message from the peer, ``size`` bytes of payload. Returns ``full``: when
+        true the caller stops reading."""
+        size += MESSAGE_OVERHEAD
+        queue = self._queue
+        queue.append((message, size))
+        queued = self._queued_bytes = self._queued_bytes + size
+        futures = self._waiters.futures
+        if futures:  # Waiters.wake, inlined: once per message
+            self._waiters.futures = []
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+        return len(queue) >= self._max_queue or queued >= self._max_queue_bytes
 
     @property
     def full(self) -> bool:
@@ -102,15 +109,12 @@ class WebSocketSession:
         if self._disconnect is not None:
             return
         self._disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
-        self._queue.append(self._disconnect)
-        self._wake()
+        self._queue.append((self._disconnect, 0))
+        self._waiters.wake()
 
     @property
     def disconnected(self) -> bool:
         return self._disconnect is not None
-
-    def _wake(self) -> None:
-        self._waiters.wake()
 
     # --- the app -----------------------------------------------------------------------
 
@@ -166,10 +170,18 @@ class WebSocketSession:
         while not queue:
             if self._disconnect is not None:
                 return self._disconnect  # asked again after the disconnect: same answer
-            await self._waiters.wait(asyncio.get_running_loop())
-        message = queue.popleft()
-        self._queued_bytes -= _message_size(message) if message is not self._disconnect else 0
-        if not self.full:
+            # Waiters.wait, inlined: this runs once per message for an echoing app.
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.futures.append(future)
+            try:
+                await future
+            finally:
+                if not future.done():
+                    future.cancel()
+        message, size = queue.popleft()
+        self._queued_bytes -= size
+        flow = self.protocol.flow
+        if flow is not None and flow.read_paused and not self.full:
             self.protocol.queue_has_room()
         return message
 
@@ -185,7 +197,9 @@ class WebSocketSession:
             if conn is None or conn.close_sent or protocol.closed:
                 raise ClientDisconnected("the websocket is closed")
             if mtype == "websocket.send":
-                await protocol.send_message(message)
+                drain = protocol.send_message(message)
+                if drain is not None:
+                    await drain
             elif mtype == "websocket.close":
                 code, reason = _close_args(message)
                 protocol.close(code, reason)
