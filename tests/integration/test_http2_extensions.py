@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from typing import Any
 
 import h2.errors
@@ -66,6 +67,9 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
             "trailers": True,
         }
     )
+    if path == "/big":
+        for _ in range(4):  # 200,000 bytes: more than the client's 65,535-byte window
+            await send({"type": "http.response.body", "body": b"x" * 50_000, "more_body": True})
     if path != "/no-body":
         await send({"type": "http.response.body", "body": b"hello", "more_body": True})
     await send({"type": "http.response.body", "body": b" world" if path != "/no-body" else b""})
@@ -109,6 +113,29 @@ def test_trailers_after_the_data_end_the_stream() -> None:
     assert trailers[0].headers == [(b"x-checksum", b"5d41402a"), (b"grpc-status", b"0")]
     assert trailers[0].stream_ended is not None  # END_STREAM on the trailers HEADERS
     assert kinds.index(h2.events.TrailersReceived) > kinds.index(h2.events.DataReceived)
+    assert kinds[-1] is h2.events.StreamEnded
+
+
+def test_trailers_wait_for_the_flow_control_window() -> None:
+    with run_server(app) as url, H2Client(url) as client:
+        sid = client.request("GET", "/big")
+        events: list[Any] = []
+        size = 0
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, h2.events.StreamEnded) for e in events):
+            assert time.monotonic() < deadline and not client.closed
+            got = _of(client.read_once(0.2), sid)
+            events += got
+            for event in got:
+                if isinstance(event, h2.events.DataReceived):
+                    size += len(event.data)
+                    # Open the window only as the data is read: the server has to wait.
+                    client.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+            client.flush()
+    assert size == 200_000 + len(b"hello world")
+    kinds = [type(e) for e in events]
+    last_data = max(i for i, k in enumerate(kinds) if k is h2.events.DataReceived)
+    assert kinds.index(h2.events.TrailersReceived) > last_data
     assert kinds[-1] is h2.events.StreamEnded
 
 
