@@ -55,6 +55,7 @@ from asgi_magic.server.h2_rules import (
     H2Limits,
     RateBudget,
     error_fields,
+    interim_fields,
     new_connection,
     request_from_headers,
 )
@@ -103,6 +104,7 @@ class H2Stream:
         "stalled_since",
         "stream_id",
         "task_done",
+        "trailers",
         "unacked",
     )
 
@@ -113,6 +115,8 @@ class H2Stream:
         self.flow = FlowControl(_NO_TRANSPORT, conn.loop)
         self.cycle: HTTPCycle | None = None
         self.head: list[tuple[bytes, bytes]] | None = None  # HEADERS not yet sent
+        # The trailer section, sent as the last HEADERS (END_STREAM) after the DATA.
+        self.trailers: list[tuple[bytes, bytes]] | None = None
         self.pending: deque[memoryview] = deque()  # DATA waiting for window
         self.end_due = False  # END_STREAM goes after the pending DATA
         self.ended = False  # we sent END_STREAM
@@ -148,17 +152,39 @@ class H2Stream:
             self.continue_due = False
             cycle = self.cycle
             if cycle is not None and cycle.response is _NOT_STARTED and not self.reset:
-                self.conn.send_interim(self, 100)
+                self.conn.send_interim(self, [(b":status", b"100")])
         if self.unacked:
             self.conn.acknowledge(self)
 
     def response_writer(self, cycle: HTTPCycle) -> H2Framer:
         conn = self.conn
-        return H2Framer(self.method, conn.default_headers, conn.date_header, self._set_head)
+        return H2Framer(
+            self.method, conn.default_headers, conn.date_header, self._set_head, self._set_trailers
+        )
 
     def _set_head(self, fields: list[tuple[bytes, bytes]]) -> None:
         self.continue_due = False  # answered without reading the body: no 100
         self.head = fields
+
+    def _set_trailers(self, fields: list[tuple[bytes, bytes]]) -> None:
+        # asgiref extensions.rst, HTTP Trailers; RFC 9113 §8.1: a response may end with
+        # a HEADERS frame carrying the trailer section, after its DATA. They are sent
+        # whenever the app announced them: unlike chunked HTTP/1.1, HTTP/2 frames a
+        # trailer section on every response, and RFC 9110 makes no rule of the
+        # request's "TE: trailers" (§10.1.4: it says the client will not discard them;
+        # §6.5.1 asks only that the framing allow a trailer section). gRPC relies on
+        # them; h2 refuses any TE but "trailers" on the way in (RFC 9113 §8.2.2).
+        self.trailers = fields
+
+    def interim(self, message: bytes) -> None:
+        """RFC 9113 §8.1: an interim response (103 Early Hints, RFC 8297) is a HEADERS
+        frame with a 1xx ``:status`` and without END_STREAM, before the final head.
+        ``message`` is the checked HTTP/1.1 form (``http11.informational_response``)."""
+        # A final head still waiting in ``self.head`` goes out after this; one already
+        # sent makes h2 refuse ("information response after final response"), and
+        # send_interim drops the hint (the cycle sends none that late anyway).
+        if not self.reset and not self.ended:
+            self.conn.send_interim(self, interim_fields(message))
 
     def response_complete(self, cycle: HTTPCycle) -> None:
         self.conn.server_state.total_requests += 1
@@ -513,10 +539,13 @@ class H2Protocol(asyncio.Protocol):
         pending = stream.pending
         progress = False
         try:
+            # With a trailer section due, the last DATA does not end the stream: the
+            # trailers' HEADERS does (RFC 9113 §8.1).
+            last = stream.end_due and stream.trailers is None
             if stream.head is not None:
                 head = stream.head
                 stream.head = None
-                end = stream.end_due and not pending
+                end = last and not pending
                 h2c.send_headers(stream_id, head, end_stream=end)
                 stream.ended = end
             while pending and not self.flow.write_paused:
@@ -529,12 +558,17 @@ class H2Protocol(asyncio.Protocol):
                     chunk = chunk[:window]
                 else:
                     pending.popleft()
-                end = stream.end_due and not pending
+                end = last and not pending
                 h2c.send_data(stream_id, chunk.tobytes(), end_stream=end)
                 stream.ended = end
                 progress = True
             if stream.end_due and not pending and not stream.ended:
-                h2c.end_stream(stream_id)
+                trailers = stream.trailers
+                if trailers is not None:
+                    stream.trailers = None
+                    h2c.send_headers(stream_id, trailers, end_stream=True)
+                else:
+                    h2c.end_stream(stream_id)
                 stream.ended = True
         except h2.exceptions.ProtocolError:
             # The stream closed under us (a reset crossed our DATA) or the connection
@@ -559,9 +593,12 @@ class H2Protocol(asyncio.Protocol):
             if stream.pending or stream.head is not None:
                 self.flush(stream)
 
-    def send_interim(self, stream: H2Stream, status: int) -> None:
+    def send_interim(self, stream: H2Stream, fields: list[tuple[bytes, bytes]]) -> None:
+        """A 1xx HEADERS frame (``fields`` from ``:status`` on), now, without END_STREAM."""
+        if self.closed:
+            return
         try:
-            self.h2.send_headers(stream.stream_id, [(b":status", b"%d" % status)])
+            self.h2.send_headers(stream.stream_id, fields)
         except h2.exceptions.ProtocolError:
             return
         self._write_out()

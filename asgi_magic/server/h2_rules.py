@@ -44,6 +44,7 @@ __all__ = [
     "H2Limits",
     "RateBudget",
     "error_fields",
+    "interim_fields",
     "new_connection",
     "request_from_headers",
 ]
@@ -333,12 +334,22 @@ class H2Framer:
     ``start()`` checks the response with ``http11.ResponseWriter`` (RFC 9110 status and
     field rules, the server's default headers and Date, Content-Length) and hands the
     HTTP/2 fields to ``on_head``; it returns no bytes. ``body()`` returns the body
-    bytes as they are: the stream frames them as DATA. The writer is made for an
-    HTTP/1.0 exchange because that is its one unframed mode (a body without
-    Content-Length passes through untouched); nothing of HTTP/1.0 reaches the wire.
-    Raises ``http11.ProtocolError(500)`` as the HTTP/1.1 writer does."""
+    bytes as they are: the stream frames them as DATA. ``trailers()`` checks the
+    fields as HTTP/1.1 does and hands the whole trailer section to ``on_trailers``
+    with the last call (RFC 9113 §8.1: one HEADERS block that ends the stream). The
+    writer is made for an HTTP/1.0 exchange because that is its one unframed mode (a
+    body without Content-Length passes through untouched); nothing of HTTP/1.0
+    reaches the wire. Raises ``http11.ProtocolError(500)`` as the HTTP/1.1 writer
+    does."""
 
-    __slots__ = ("_on_head", "_writer", "keep_alive")
+    __slots__ = (
+        "_no_content",
+        "_on_head",
+        "_on_trailers",
+        "_trailer_fields",
+        "_writer",
+        "keep_alive",
+    )
 
     def __init__(
         self,
@@ -346,9 +357,13 @@ class H2Framer:
         defaults: http11.WriterDefaults,
         date_header: bool,
         on_head: Callable[[list[tuple[bytes, bytes]]], None],
+        on_trailers: Callable[[list[tuple[bytes, bytes]]], None] | None = None,
     ) -> None:
         self._writer = http11.ResponseWriter(method, "1.0", False, defaults, date_header)
         self._on_head = on_head
+        self._on_trailers = on_trailers
+        self._trailer_fields: list[tuple[bytes, bytes]] = []
+        self._no_content = False
         self.keep_alive = True
         """Streams end, connections persist: always true over HTTP/2."""
 
@@ -360,6 +375,7 @@ class H2Framer:
         if type(status) is int and status < 200:
             raise http11.ProtocolError(500, f"invalid status code {status!r}")
         head = self._writer.start(status, headers, trailers)
+        self._no_content = self._writer.bodiless
         self._on_head(_fields_of(head, status))
         return b""
 
@@ -368,9 +384,27 @@ class H2Framer:
         return self._writer.finished
 
     def trailers(self, fields: Iterable[tuple[bytes, bytes]], more_trailers: bool = False) -> bytes:
-        # Checked like HTTP/1.1 trailers, then dropped: a trailing HEADERS frame is not
-        # sent yet (RFC 9110 §6.5.2 lets a sender discard trailers).
-        return self._writer.trailers(fields, more_trailers)
+        try:
+            items = tuple(fields)
+        except TypeError:
+            raise http11.ProtocolError(500, "trailers must be (bytes, bytes) pairs") from None
+        # The HTTP/1.1 writer checks the call order and the fields: header-field syntax
+        # and RFC 9110 §6.5.1's forbidden names (http11.FORBIDDEN_TRAILERS, which holds
+        # every connection-specific field of RFC 9113 §8.2.2 too). Over HTTP/1.0 framing
+        # it returns b"": the HEADERS frame is ours to send.
+        self._writer.trailers(items, more_trailers)
+        # HEAD, 204 and 304 carry no content (RFC 9110 §6.4.1), so no trailer section
+        # follows it: checked and dropped, as over HTTP/1.1 (§6.5.2 lets a sender
+        # discard trailers). No TE check: see H2Stream.trailers in h2_protocol.
+        if not self._no_content:
+            # RFC 9113 §8.2.1: names in lower case; the checked values hold no CR, LF
+            # or NUL; h2 refuses surrounding whitespace (RFC 9113 §8.2.1), so trim it.
+            self._trailer_fields += [
+                (bytes(name).lower(), bytes(value).strip(b" \t")) for name, value in items
+            ]
+        if not more_trailers and self._trailer_fields and self._on_trailers is not None:
+            self._on_trailers(self._trailer_fields)
+        return b""
 
     def body(self, data: bytes, more_body: bool = False) -> bytes:
         return self._writer.body(data, more_body)
@@ -385,6 +419,13 @@ class H2Framer:
 
     def out_of_band(self, count: int, more_body: bool = False) -> None:
         raise http11.ProtocolError(500, "no out-of-band body over HTTP/2")
+
+
+def interim_fields(message: bytes) -> list[tuple[bytes, bytes]]:
+    """The HTTP/2 fields of a 1xx interim response that ``http11.informational_response``
+    built and checked (``b"HTTP/1.1 103 Early Hints\\r\\nlink: ...\\r\\n\\r\\n"``):
+    ``:status`` and the fields, names lower-cased (RFC 9113 §8.1, §8.2.1)."""
+    return _fields_of(message, int(message[9:12]))
 
 
 def error_fields(

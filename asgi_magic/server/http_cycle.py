@@ -103,6 +103,11 @@ class CycleOwner(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+    def interim(self, message: bytes) -> None:
+        """Send a 1xx interim response now, ahead of the final head. ``message`` is the
+        checked HTTP/1.1 form (``http11.informational_response``); HTTP/2 sends it as a
+        HEADERS frame (RFC 9113 §8.1)."""
+
     def drain(self) -> Awaitable[None] | None:
         """None when writing may go on now, else a future to await."""
 
@@ -438,7 +443,8 @@ class HTTPCycle:
             # The writer checks the status (RFC 9110 §15) and every header field.
             if message.get("trailers"):
                 # asgiref extensions.rst, HTTP Trailers: the last body is followed by
-                # http.response.trailers; sent only if the request's TE says trailers.
+                # http.response.trailers; over HTTP/1.1 sent only if the request's TE
+                # says trailers, over HTTP/2 always (H2Stream._set_trailers).
                 self._head = writer.start(status, headers, True)
             else:
                 self._head = writer.start(status, headers)
@@ -506,7 +512,7 @@ class HTTPCycle:
     def _send_early_hint(self, message: Any) -> None:
         # asgiref extensions.rst, Early Hints: a 103 with the links as Link fields
         # (RFC 8297), before the final response; HTTP/1.0 clients get nothing (RFC 9110
-        # §15.2: no 1xx to HTTP/1.0). Once the final head is on the wire a 103 can no
+        # §15.2: no 1xx to HTTP/1.0); HTTP/2 gets an interim HEADERS (RFC 9113 §8.1). Once the final head is on the wire a 103 can no
         # longer precede it, so it is dropped (the extension lets a server ignore it).
         links = message.get("links", ())
         if isinstance(links, (bytes, str)):
@@ -524,10 +530,10 @@ class HTTPCycle:
             data = http11.informational_response(103, fields)
         except _ProtocolError as exc:
             raise app_error("invalid 'http.response.early_hint'", exc) from None
-        if self.request.http_version == "1.1":
+        if self.request.http_version != "1.0":
             # Our head is still unwritten (buffered until the first body): the 103
             # goes out first, as RFC 9110 §15.2 requires.
-            self.owner.write(data)
+            self.owner.interim(data)
 
     def _send_pathsend(self, message: Any) -> Awaitable[None]:
         if self.response is not _STARTED or self.writer is None:

@@ -591,6 +591,9 @@ class HTTPProtocol(asyncio.Protocol):
         if transport is not None:
             transport.write(data)
 
+    def interim(self, message: bytes) -> None:
+        self.write(message)  # a 1xx is a whole HTTP/1.1 message of its own
+
     def drain(self) -> asyncio.Future[None] | None:
         return self.flow.drain()
 

@@ -72,8 +72,8 @@ class ConnectionInfo:
         # Proxy headers: decided once per connection; None unless the peer is trusted.
         self.proxy: ProxyTrust | None = proxy_for_peer(config, self.client)
         # The extensions offered on this connection (asgiref docs/extensions.rst).
-        # asgiref extensions.rst: trailers (sent when the request's TE says so) and
-        # early hints (103, HTTP/1.1 only) as well.
+        # asgiref extensions.rst: trailers (HTTP/1.1: sent when the request's TE says
+        # so; HTTP/2: always) and early hints (103; not to HTTP/1.0 clients) as well.
         self.http_extensions: dict[str, Any] = {
             "http.response.pathsend": {},
             "http.response.trailers": {},

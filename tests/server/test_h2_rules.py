@@ -12,6 +12,7 @@ from asgi_magic.server.h2_rules import (
     H2Limits,
     RateBudget,
     error_fields,
+    interim_fields,
     request_from_headers,
 )
 
@@ -132,6 +133,72 @@ def test_framer_enforces_the_http11_rules() -> None:
     framer, _ = _framer(b"HEAD")
     framer.start(200, [(b"content-length", b"3")])
     assert framer.bodiless and framer.body(b"abc", False) == b""
+
+
+def _trailer_framer(
+    method: bytes = b"GET",
+) -> tuple[H2Framer, list[list[tuple[bytes, bytes]]]]:
+    sections: list[list[tuple[bytes, bytes]]] = []
+    framer = H2Framer(method, http11.WriterDefaults(()), False, lambda _: None, sections.append)
+    return framer, sections
+
+
+def test_framer_trailers_are_one_section_with_lower_case_names() -> None:
+    framer, sections = _trailer_framer()
+    framer.start(200, [(b"trailer", b"x-checksum")], trailers=True)
+    assert framer.body(b"hello", False) == b"hello"
+    assert not framer.finished  # the announced trailers are owed
+    assert framer.trailers([(b"X-Checksum", b" abc ")], more_trailers=True) == b""
+    assert sections == [] and not framer.finished
+    assert framer.trailers(iter([(b"grpc-status", b"0")])) == b""
+    assert framer.finished
+    # RFC 9113 §8.1: all trailer fields in one HEADERS block, handed over once.
+    assert sections == [[(b"x-checksum", b"abc"), (b"grpc-status", b"0")]]
+
+
+def test_framer_trailers_use_the_http11_rules() -> None:
+    for bad in (
+        [(b"content-length", b"5")],  # http11.FORBIDDEN_TRAILERS
+        [(b"Host", b"x")],
+        [(b"te", b"trailers")],
+        [(b":status", b"200")],  # not a token: no pseudo-fields in trailers
+        [(b"x-a", b"1\r\nx-b: 2")],
+        [(b"x-a", b"\x00")],
+        [("x-a", "1")],
+        [(b"x-a",)],
+        42,
+    ):
+        framer, sections = _trailer_framer()
+        framer.start(200, [], trailers=True)
+        framer.body(b"", False)
+        with pytest.raises(http11.ProtocolError) as info:
+            framer.trailers(bad)  # type: ignore[arg-type]
+        assert info.value.status == 500
+        assert sections == [] and not framer.finished
+    framer, _ = _trailer_framer()
+    framer.start(200, [])
+    framer.body(b"", False)
+    with pytest.raises(http11.ProtocolError):
+        framer.trailers([(b"x-a", b"1")])  # not announced in start()
+
+
+def test_framer_trailers_dropped_without_content_or_fields() -> None:
+    framer, sections = _trailer_framer(b"HEAD")
+    framer.start(200, [], trailers=True)
+    framer.body(b"", False)
+    framer.trailers([(b"x-a", b"1")])
+    assert framer.finished and sections == []  # HEAD: no content, no trailer section
+    framer, sections = _trailer_framer()
+    framer.start(200, [], trailers=True)
+    framer.body(b"x", False)
+    framer.trailers([])
+    assert framer.finished and sections == []  # nothing to send: DATA ends the stream
+
+
+def test_interim_fields() -> None:
+    message = http11.informational_response(103, [(b"Link", b"</a.css>; rel=preload")])
+    assert interim_fields(message) == [(b":status", b"103"), (b"link", b"</a.css>; rel=preload")]
+    assert interim_fields(http11.informational_response(100)) == [(b":status", b"100")]
 
 
 def test_error_fields() -> None:
