@@ -310,7 +310,10 @@ class HTTPCycle:
             if self.response is not _COMPLETE and self.draining and not self.peer_gone:
                 self._end_after_drain()
             elif self.response is not _COMPLETE:
-                if not self.peer_gone:
+                if self.peer_gone or self.disconnect_delivered:
+                    # The app stopped because it was told the client left: normal.
+                    error_logger.debug("ASGI callable stopped after the client disconnected")
+                else:
                     error_logger.error(
                         "ASGI callable returned without %s the response",
                         "starting" if self.response is _NOT_STARTED else "completing",

@@ -351,6 +351,10 @@ class HTTPProtocol(asyncio.Protocol):
             # is told at receive(); a response it sends is still written, then close.
             cycle.eof_received()
             return None if tls else True
+        if state is _IDLE and self._pipeline_deferred and not tls:
+            # Requests the client pipelined before it half-closed are still answered,
+            # in order; the connection closes after the last one.
+            return True
         if state is _CLOSING:
             self._close_now()  # the peer is done: no need to linger
         return None  # idle, discarding or lingering: let the transport close
@@ -511,6 +515,8 @@ class HTTPProtocol(asyncio.Protocol):
         # check is skipped on the two moves every request makes).
         self.state = _BUSY
         self.cycle = cycle
+        if self._peer_eof:
+            cycle.eof_received()  # pipelined before the client half-closed
         app = self.app
         watch = self._watch
         if watch.hooks:  # one check on the hot path for every optional feature
@@ -626,7 +632,7 @@ class HTTPProtocol(asyncio.Protocol):
         if (
             not request.keep_alive
             or self._shutting_down
-            or cycle.eof
+            or (cycle.eof and not self.parser.trailing_data)  # nothing more will come
             or cycle.peer_gone
             or cycle.expect_100
         ):
@@ -645,7 +651,7 @@ class HTTPProtocol(asyncio.Protocol):
             writer is not None
             and writer.keep_alive
             and not self._shutting_down
-            and not cycle.eof
+            and not (cycle.eof and not self.parser.trailing_data)
             and not cycle.peer_gone
         )
         if not keep_alive:

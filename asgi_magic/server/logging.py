@@ -169,6 +169,40 @@ def _apply_log_config(log_config: dict[str, Any] | str) -> None:
         raise LogConfigError(f"--log-config {path}: {type(exc).__name__}: {exc}") from None
 
 
+# A log config written for uvicorn names uvicorn's loggers; a deployment that moves to
+# asgi_magic keeps its file (docs/logging.md, docs/migration-from-uvicorn.md).
+_UVICORN_LOGGERS = {
+    "uvicorn": "asgi_magic",
+    "uvicorn.error": "asgi_magic.error",
+    "uvicorn.access": "asgi_magic.access",
+}
+
+
+def _adopt_uvicorn_loggers() -> list[str]:
+    """Give ``asgi_magic.*`` what a log config set on the matching ``uvicorn.*``
+    logger (handlers, level, propagation), unless the config set ours too. Returns the
+    uvicorn names adopted."""
+    adopted = []
+    known = logging.Logger.manager.loggerDict
+    for theirs, ours in _UVICORN_LOGGERS.items():
+        if theirs not in known:
+            continue
+        source = logging.getLogger(theirs)
+        if not source.handlers and source.level == logging.NOTSET:
+            continue
+        target = logging.getLogger(ours)
+        if target.handlers:
+            continue  # the config names our logger itself: it wins
+        target.handlers = list(source.handlers)
+        target.setLevel(source.level)
+        target.propagate = source.propagate
+        adopted.append(theirs)
+    for ours in _UVICORN_LOGGERS.values():
+        # dictConfig disables loggers that existed and that the config does not name.
+        logging.getLogger(ours).disabled = False
+    return adopted
+
+
 def configure_logging(config: Config) -> None:
     """Apply ``config.log_config``, or install the default stderr handler (once).
 
@@ -177,6 +211,11 @@ def configure_logging(config: Config) -> None:
     logging.addLevelName(TRACE, "TRACE")
     if config.log_config is not None:
         _apply_log_config(config.log_config)
+        adopted = _adopt_uvicorn_loggers()
+        if adopted:
+            logging.getLogger("asgi_magic.error").info(
+                "log config: %s configure asgi_magic's loggers too", ", ".join(adopted)
+            )
     else:
         parent = logging.getLogger("asgi_magic")
         for handler in parent.handlers:

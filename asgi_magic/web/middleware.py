@@ -213,11 +213,19 @@ class ServerErrorMiddleware:
 
         started = False
 
+        client_gone = False
+
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, client_gone
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            try:
+                await send(message)
+            except OSError:
+                # asgiref spec 2.4: the server raises an OSError subclass when the
+                # client has gone; nobody is there to answer, and it is not a bug.
+                client_gone = True
+                raise
 
         try:
             try:
@@ -231,6 +239,9 @@ class ServerErrorMiddleware:
             # the client left while we read its body; nobody is there to answer
             return
         except Exception as exc:
+            if client_gone and isinstance(exc, OSError):
+                logger.debug("client disconnected while %s was answered", scope.get("path"))
+                return
             method = scope.get("method", "")
             path = scope.get("path", "")
             logger.error("Exception in handler for %s %s", method, path, exc_info=exc)

@@ -170,3 +170,15 @@ async def test_flow_control_wakes_drain_waiters_when_the_connection_is_lost() ->
     waiters = [flow.drain(), flow.drain()]
     flow.connection_lost()
     assert all(w is not None and w.done() for w in waiters)
+
+
+async def test_requests_pipelined_before_a_half_close_are_all_answered() -> None:
+    # End-of-file right behind two pipelined requests, before either app has run.
+    protocol, transport, _ = make(hello)
+    protocol.data_received(GET + GET)
+    assert protocol.eof_received() is True  # keep the transport to answer both
+    await settle(40)
+    out = bytes(transport.written)
+    assert out.count(b"HTTP/1.1 200") == 2, out
+    assert out.count(b"connection: close") == 1  # only the last one closes
+    assert transport.closed

@@ -175,3 +175,49 @@ def test_two_concurrent_http_receivers_both_complete() -> None:
     assert sorted(m["type"] for m in results) == ["http.disconnect", "http.request"], results
     request = next(m for m in results if m["type"] == "http.request")
     assert request["body"] == b"hello"
+
+
+def test_pipelined_requests_before_a_half_close_are_all_answered() -> None:
+    # Both requests were sent before the client half-closed: both are answered, in
+    # order, and the connection closes after the last (docs/server/connections.md).
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = scope["path"].encode()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    with run_server(app) as url, open_socket(url) as sock:
+        sock.sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        data, closed = read_until_close(sock, timeout=5)
+    assert closed
+    assert data.count(b"HTTP/1.1 200 ") == 2, data
+    assert data.index(b"/one") < data.index(b"/two")
+    assert data.rstrip().endswith(b"/two")
+
+
+def test_a_streaming_app_told_of_the_disconnect_is_not_an_error(caplog: Any) -> None:
+    # The app stops when receive() says http.disconnect: normal, not "returned without
+    # completing the response" at ERROR level.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    with (
+        caplog.at_level("DEBUG", logger="asgi_magic.error"),
+        run_server(app) as url,
+        open_socket(url) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"tick" in sock.recv(4096)
+        sock.close()
+        time.sleep(0.5)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -222,3 +222,40 @@ def test_colours_only_when_asked_or_on_a_tty(app_dir: Path) -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "m", None, None)
     assert ColourFormatter(use_colors=False).format(record) == "WARNING:  m"
     assert ColourFormatter(use_colors=True).format(record) == "\x1b[33mWARNING\x1b[0m:  m"
+
+
+# The shape of uvicorn's own LOGGING_CONFIG (plain formatters, so uvicorn is not needed):
+# a deployment's file written for uvicorn names uvicorn's loggers, not ours.
+UVICORN_STYLE = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {"format": "UV[%(name)s] %(levelname)s %(message)s"},
+        "access": {"format": "UVACCESS %(message)s"},
+    },
+    "handlers": {
+        "default": {
+            "formatter": "default",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def test_a_uvicorn_log_config_file_works_unchanged(app_dir: Path) -> None:
+    path = app_dir / "uvicorn-logging.json"
+    path.write_text(json.dumps({**UVICORN_STYLE, "disable_existing_loggers": True}))
+    err = serve_and_log(app_dir, "--log-config", str(path), "--log-level", "info")
+    assert "UV[asgi_magic.error] INFO asgi-magic running on" in err, err
+    assert "UVACCESS 127.0.0.1:" in err, err

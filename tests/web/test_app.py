@@ -363,3 +363,34 @@ def test_function_middleware_propagates_client_disconnect(client_factory: Client
             assert next(r.iter_lines()) == "tick"
         # the generator behind the middleware learns that the client went away
         assert finished.wait(5)
+
+
+def test_a_client_gone_while_answering_is_not_logged_as_a_handler_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # asgiref spec 2.4: send() raises an OSError subclass once the client has gone.
+    # Nobody is there to answer: not "Exception in handler" at ERROR level.
+    from asgi_magic.web import App, PlainTextResponse
+
+    app = App()
+
+    @app.get("/")
+    async def home() -> PlainTextResponse:
+        return PlainTextResponse("hi")
+
+    async def gone_send(message: Any) -> None:
+        raise ConnectionResetError("the client has disconnected")
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
+        "root_path": "", "headers": [], "client": None, "server": None,
+    }  # fmt: skip
+    import asyncio
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(app(scope, receive, gone_send))
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
