@@ -37,3 +37,21 @@ def get_local_addr(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
 
 def is_ssl(transport: asyncio.BaseTransport) -> bool:
     return transport.get_extra_info("sslcontext") is not None
+
+
+def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """``headers`` with the Host field set to ``host``: the first Host line replaced in
+    place (any further one dropped), or a Host line put first when there was none. For
+    the authority the server decided on (an absolute-form target, a trusted proxy)."""
+    replaced: list[tuple[bytes, bytes]] = []
+    seen = False
+    for name, value in headers:
+        if name == b"host":
+            if not seen:
+                replaced.append((b"host", host))
+                seen = True
+        else:
+            replaced.append((name, value))
+    if not seen:
+        replaced.insert(0, (b"host", host))
+    return replaced

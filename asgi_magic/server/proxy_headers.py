@@ -39,6 +39,7 @@ from typing import Any
 
 from asgi_magic.config import Config
 from asgi_magic.http11._abnf import HOST_RE
+from asgi_magic.server._addresses import with_host
 
 __all__ = [
     "DEFAULT_FORWARDED_ALLOW_IPS",
@@ -363,18 +364,7 @@ def _rewrite_host(
         or not _split_host(host)[0]
     ):
         return
-    rewritten: list[tuple[bytes, bytes]] = []
-    seen = False
-    for name, value in headers:
-        if name == b"host":
-            if not seen:
-                rewritten.append((b"host", host))
-                seen = True
-        else:
-            rewritten.append((name, value))
-    if not seen:
-        rewritten.insert(0, (b"host", host))
-    scope["headers"] = rewritten
+    scope["headers"] = with_host(headers, host)
 
 
 def _allow_key(config: Config) -> str | tuple[str, ...]:

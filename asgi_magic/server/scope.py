@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 from asgi_magic import http11
 from asgi_magic.asgi_types import HTTPScope, WebSocketScope
 from asgi_magic.config import Config
-from asgi_magic.server._addresses import get_local_addr, get_remote_addr, is_ssl
+from asgi_magic.server._addresses import get_local_addr, get_remote_addr, is_ssl, with_host
 from asgi_magic.server.proxy_headers import ProxyTrust, proxy_for_peer
 from asgi_magic.server.tls import tls_extension
 
@@ -128,20 +128,7 @@ def _absolute_form(
     target = request.target
     if target[:1] == b"/" or b"://" not in target[:9] or request.host is None:
         return None, headers
-    secure = target[:8].lower() == b"https://"
-    host = request.host
-    replaced: list[tuple[bytes, bytes]] = []
-    seen = False
-    for name, value in headers:
-        if name == b"host":
-            if not seen:
-                replaced.append((b"host", host))
-                seen = True
-        else:
-            replaced.append((name, value))
-    if not seen:
-        replaced.insert(0, (b"host", host))
-    return secure, replaced
+    return target[:8].lower() == b"https://", with_host(headers, request.host)
 
 
 def http_scope(info: ConnectionInfo, request: http11.Request) -> HTTPScope:
