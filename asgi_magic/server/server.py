@@ -14,6 +14,7 @@ import ssl
 import sys
 import threading
 import traceback
+from collections.abc import Coroutine
 from typing import Any
 
 from asgi_magic.config import Config
@@ -416,7 +417,8 @@ class Server:
             state: dict[str, Any] = {}
             if config.lifespan != "off":
                 self._lifespan = Lifespan(app, config.lifespan)
-                await self._lifespan.startup()
+                if not await self._unless_forced(self._lifespan.startup()):
+                    return  # a startup that hangs is ended by a second signal
                 if self._lifespan.should_exit:
                     self.exit_code = 3
                     return
@@ -428,7 +430,6 @@ class Server:
             await self._main_loop()
             await self._shutdown()
         finally:
-            self._remove_signal_handlers(loop)
             if (
                 self._lifespan is not None
                 and not self._lifespan_done
@@ -437,6 +438,9 @@ class Server:
                 # Startup ran but serving did not end normally: the app's resources
                 # are released all the same.
                 await self._lifespan_shutdown()
+            # Removed last: until here a second signal still means "stop now" (after
+            # removal SIGINT is KeyboardInterrupt again, raised wherever the loop is).
+            self._remove_signal_handlers(loop)
             if own_sockets and not self.servers:
                 for sock in socks:
                     sock.close()
@@ -490,9 +494,33 @@ class Server:
                 self.should_exit = True
 
     async def _lifespan_shutdown(self) -> None:
+        """The app's lifespan shutdown; after a second signal, its task is cancelled instead.
+
+        Either way the lifespan task has ended when this returns, so the event loop's
+        teardown never cancels it behind our back (which apps log as a failed shutdown
+        with a traceback).
+        """
         self._lifespan_done = True
-        if self._lifespan is not None:
-            await self._lifespan.shutdown()
+        lifespan = self._lifespan
+        if lifespan is None:
+            return
+        if self.force_exit or not await self._unless_forced(lifespan.shutdown()):
+            await lifespan.cancel()
+
+    async def _unless_forced(self, step: Coroutine[Any, Any, None]) -> bool:
+        """Run ``step`` to its end, unless a second signal comes first: then cancel it.
+
+        Returns True when the step ended by itself (its exception, if any, propagates).
+        """
+        task = asyncio.ensure_future(step)
+        while not task.done():
+            if self.force_exit:
+                task.cancel()
+                await asyncio.wait({task})
+                return False
+            await asyncio.wait({task}, timeout=_POLL_INTERVAL / 2)
+        task.result()
+        return True
 
     async def _shutdown(self) -> None:
         logger.info("Shutting down")
@@ -538,11 +566,9 @@ class Server:
                 await asyncio.wait_for(server.wait_closed(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
-        # 5. Lifespan shutdown last: the app's resources outlive its requests.
-        if not self.force_exit:
-            await self._lifespan_shutdown()
-        else:
-            self._lifespan_done = True
+        # 5. Lifespan shutdown last: the app's resources outlive its requests. After a
+        # second signal it is skipped (uvicorn skips it too) and the task is cancelled.
+        await self._lifespan_shutdown()
         if self.config.uds and os.path.exists(self.config.uds):
             try:
                 os.remove(self.config.uds)
@@ -567,8 +593,18 @@ class Server:
         self._signals_installed.clear()
 
     def handle_exit(self, sig: int) -> None:
-        """First signal: graceful shutdown. Second: stop waiting for requests."""
+        """First signal: graceful shutdown. Second: stop now, quietly (one log line).
+
+        "Now" means: stop waiting for requests (they are cancelled), skip or cancel the
+        app's lifespan shutdown, and exit with status 0.
+        """
         if self.should_exit:
+            if not self.force_exit:
+                logger.warning(
+                    "Received %s again: stopping now (requests still running are "
+                    "cancelled, the application's shutdown is skipped)",
+                    signal.Signals(sig).name,
+                )
             self.force_exit = True
         else:
             self.should_exit = True
