@@ -32,6 +32,7 @@ __all__ = [
     "AppFactoryError",
     "Server",
     "TLSSetupError",
+    "check_settings",
     "create_ssl_context",
     "default_headers",
     "load_app",
@@ -237,20 +238,90 @@ def _has_private_key(path: str) -> bool:
         return False
 
 
-def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
-    assert config.ssl_certfile is not None
-    version = config.ssl_version
+def _pem_kinds(path: str) -> set[str]:
+    """What a PEM file holds: ``"certificate"``, ``"private key"``, both or neither."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 20)
+    except OSError:
+        return set()
+    kinds = set()
+    if b"-----BEGIN CERTIFICATE-----" in head:
+        kinds.add("certificate")
+    if b"PRIVATE KEY-----" in head:
+        kinds.add("private key")
+    return kinds
+
+
+def _pem_mixup(certfile: str, keyfile: str | None) -> str | None:
+    """Why OpenSSL could not load the pair, when it is a file holding the wrong thing
+    (OpenSSL says only "PEM lib"); None when both hold what they should."""
+    cert_kinds = _pem_kinds(certfile)
+    if keyfile is not None:
+        key_kinds = _pem_kinds(keyfile)
+        if "private key" not in key_kinds:
+            swapped = "certificate" in key_kinds and "private key" in cert_kinds
+            return (
+                f"TLS key file {keyfile} holds "
+                + ("a certificate" if "certificate" in key_kinds else "no PEM private key")
+                + ", where a private key was expected"
+                + (": --ssl-keyfile and --ssl-certfile are swapped" if swapped else "")
+            )
+    if "certificate" not in cert_kinds:
+        return (
+            f"TLS certificate file {certfile} holds "
+            + ("only a private key" if "private key" in cert_kinds else "no PEM certificate")
+            + ", where a certificate was expected"
+        )
+    return None
+
+
+def _ssl_version_error(version: int) -> str | None:
     if version in (ssl.PROTOCOL_TLSv1, ssl.PROTOCOL_TLSv1_1):
         # RFC 8996: TLS 1.0 and 1.1 MUST NOT be used.
-        raise TLSSetupError(
+        return (
             f"--ssl-version {version}: TLS 1.0 and 1.1 are deprecated (RFC 8996); "
             "use 17 (TLS 1.2 or newer)"
         )
     if version not in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS, ssl.PROTOCOL_TLSv1_2):
-        raise TLSSetupError(
+        return (
             f"--ssl-version {version}: not a server protocol; use 17 (TLS 1.2 or newer) "
             "or 5 (TLS 1.2 only)"
         )
+    return None
+
+
+def check_settings(config: Config) -> None:
+    """Refuse the values no machine could serve with; raise ``ValueError`` naming the first.
+
+    The CLI calls it once the settings are merged, so such a value is a usage error
+    (exit status 2) before anything starts; ``Server.serve`` calls it too (one ERROR
+    line, ``exit_code`` 1) for servers built in code. Problems of the machine (a file
+    that is missing, a port in use) are found later, when the server starts.
+    """
+    if config.proxy_protocol or config.proxy_headers:
+        trust_from_config(config)  # --forwarded-allow-ips, from any source
+    if config.proxy_protocol and config.ssl_certfile is not None:
+        # The preamble comes before the TLS handshake, and the loop's TLS transport
+        # would read it as a broken ClientHello.
+        raise ValueError("--proxy-protocol cannot be combined with TLS on the same listener")
+    AccessLog(config.access_log_format)  # an unknown atom
+    error = _ssl_version_error(config.ssl_version)
+    if error is not None:
+        raise ValueError(error)
+    if config.ssl_ciphers:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(config.ssl_ciphers)
+        except ssl.SSLError:
+            raise ValueError(f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches") from None
+
+
+def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
+    assert config.ssl_certfile is not None
+    version = config.ssl_version
+    error = _ssl_version_error(version)
+    if error is not None:
+        raise TLSSetupError(error)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if version == ssl.PROTOCOL_TLSv1_2:
@@ -286,6 +357,9 @@ def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
             raise TLSSetupError(
                 f"TLS key file {key} does not match certificate {certfile}"
             ) from None
+        mixup = _pem_mixup(certfile, keyfile)
+        if mixup is not None:
+            raise TLSSetupError(mixup) from None
         raise TLSSetupError(
             f"cannot load TLS certificate {certfile} / key {key}: {exc.reason or exc}"
         ) from None
@@ -369,28 +443,8 @@ class Server:
         config = self.config
         set_levels(effective_level(config), config.access_log)
         logger.info("Started server process [%d]", os.getpid())
-        if config.proxy_protocol:
-            try:
-                trust_from_config(config)
-            except ValueError as exc:
-                logger.error("%s", exc)
-                self.exit_code = 1
-                return
-            if config.ssl_certfile is not None:
-                # The preamble comes before the TLS handshake, and the loop's TLS
-                # transport would read it as a broken ClientHello.
-                logger.error("--proxy-protocol cannot be combined with TLS on the same listener")
-                self.exit_code = 1
-                return
-        if config.proxy_headers:
-            try:  # a bad --forwarded-allow-ips is a startup error, not a per-request one
-                trust_from_config(config)
-            except ValueError as exc:
-                logger.error("%s", exc)
-                self.exit_code = 1
-                return
-        try:  # an unknown --access-log-format atom is a startup error too
-            AccessLog(config.access_log_format)
+        try:  # bad values are startup errors, not per-request ones
+            check_settings(config)
         except ValueError as exc:
             logger.error("%s", exc)
             self.exit_code = 1
