@@ -29,10 +29,24 @@ def wait_for(path: Path, timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
+def listener_closed(port: int, timeout: float = 15.0) -> None:
+    """Wait until connecting is refused: the graceful shutdown has begun (its first step
+    closes the listening socket). Signals are not queued: a second one sent before the
+    first was handled would merge with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        assert time.monotonic() < deadline, "the first signal was not handled"
+        time.sleep(0.02)
+
+
 def stop_twice(server: ServerProcess) -> tuple[int, str, float]:
     """SIGINT, SIGINT; the exit status, stderr and how long the exit took after the 2nd."""
     server.signal(signal.SIGINT)
-    time.sleep(0.3)  # the first signal is being handled (the poll interval is 0.1 s)
+    listener_closed(server.port)
     server.signal(signal.SIGINT)
     start = time.monotonic()
     code = server.proc.wait(timeout=20)

@@ -82,3 +82,63 @@ def test_pipelined_requests_before_a_half_close_each_get_their_line() -> None:
         lines = records.messages()
     assert len(lines) == 2, lines
     assert '"GET /a HTTP/1.1" 200 ' in lines[0] and '"GET /b HTTP/1.1" 200 ' in lines[1], lines
+
+
+# --- the check itself, with a transport that says what the kernel would ---------------
+
+
+class _Socket:
+    """What ``TCP_INFO`` and ``SIOCOUTQ`` report: the TCP state and unacknowledged bytes."""
+
+    def __init__(self, fd: int, state: int) -> None:
+        self.fd = fd
+        self.state = state
+
+    def getsockopt(self, level: int, option: int, size: int) -> bytes:
+        return bytes([self.state]) + bytes(size - 1)
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self, sock: Any, buffered: int = 0) -> None:
+        super().__init__()
+        self.sock = sock
+        self.buffered = buffered
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock if name == "socket" else default
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_delivery_check_reads_a_reset_and_an_acknowledgement(
+    monkeypatch: Any,
+) -> None:
+    from asgi_magic.server import closing
+
+    loop = asyncio.get_running_loop()
+    # A reset: TCP state CLOSE (7). Answered at once, no timer.
+    reset = _Transport(_Socket(-1, 7))
+    check = closing.DeliveryCheck(reset, loop)
+    assert reset.closed and check.peer_reset
+    # Still CLOSE_WAIT (8) with nothing unacknowledged: delivered. A socket pair gives
+    # the ioctl a real descriptor (a UNIX socket's queue, 0 here).
+    left, right = socket.socketpair()
+    with left, right:
+        delivered = _Transport(_Socket(left.fileno(), 8))
+        check = closing.DeliveryCheck(delivered, loop)
+        assert delivered.closed and not check.peer_reset
+    # Bytes that never leave our buffer: polled, then closed without blame.
+    monkeypatch.setattr(closing, "DELIVERY_POLL", (0.001, 0.001))
+    stuck = _Transport(_Socket(-1, 8), buffered=10)
+    check = closing.DeliveryCheck(stuck, loop)
+    assert not stuck.closed
+    await asyncio.sleep(0.05)
+    assert stuck.closed and not check.peer_reset
