@@ -111,3 +111,24 @@ def test_one_sigint_still_runs_the_app_shutdown(
     assert (tmp_path / "shutdown-done").exists()
     assert "stopping now" not in stderr
     assert "Traceback" not in stderr, stderr
+
+
+def test_second_sigint_ends_a_hanging_lifespan_startup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFESPAN_TEST_MARKS", str(tmp_path))
+    # The socket is bound before the lifespan startup, so the fixture sees it listen.
+    with serve_subprocess(f"{APPS}:slow_startup_app") as server:
+        wait_for(tmp_path / "startup")  # the app's 30 s startup handler is running
+        # Nothing shows that the first signal was handled (the startup goes on), and
+        # signals are not queued: send one every 0.2 s until two have counted.
+        start = time.monotonic()
+        while server.proc.poll() is None:
+            assert time.monotonic() - start < 10, "Ctrl-C does not end a hanging startup"
+            server.signal(signal.SIGINT)
+            time.sleep(0.2)
+        assert server.proc.stderr is not None
+        stderr = server.proc.stderr.read().decode()
+    assert server.proc.returncode == 0
+    assert_quiet(stderr)
+    assert not (tmp_path / "startup-done").exists()

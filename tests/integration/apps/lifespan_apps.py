@@ -6,6 +6,7 @@ a test waits for that condition instead of guessing with a sleep.
 
 ``web_app``: asgi_magic.web with an ``on_shutdown`` handler; ``/slow`` answers after 30 s.
 ``slow_shutdown_app``: the same, but its shutdown handler takes 30 s.
+``slow_startup_app``: its startup handler takes 30 s.
 ``starlette_app``: Starlette with a lifespan context and the same ``/slow`` route.
 """
 
@@ -49,6 +50,14 @@ def _build(shutdown_seconds: float) -> App:
 
 web_app = _build(0)
 slow_shutdown_app = _build(30)
+slow_startup_app = App()
+
+
+@slow_startup_app.on_startup
+async def _hang() -> None:
+    _mark("startup")
+    await asyncio.sleep(30)
+    _mark("startup-done")
 
 
 def _starlette() -> Any:
