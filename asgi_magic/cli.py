@@ -6,9 +6,12 @@ the ``Config`` default. ``--env-file`` is loaded before any variable is read, so
 variables it sets (``WEB_CONCURRENCY``, ``ASGI_MAGIC_PORT`` ...) count; variables
 already in the environment win over the file's.
 
-Exit codes: 0 after a clean shutdown, 1 when the app cannot be loaded, the socket
-cannot be bound or TLS cannot be set up, 2 for bad flags or values (argparse's
-convention), 3 when the lifespan startup fails.
+Exit codes: 0 after a clean shutdown; 1 when the app cannot be loaded, the socket
+cannot be bound, TLS cannot be set up from its files, or uvloop is asked for but not
+installed; 2 for a usage error: a bad flag or value from any source, or a file or
+directory the command names for itself (``--config``, ``--env-file``, ``--log-config``,
+``--reload-dir``) that cannot be used (argparse's convention, always one line from
+``config.usage_error``); 3 when the lifespan startup fails.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from asgi_magic.config import (
     ConfigError,
     LoopSetting,
     Setting,
+    usage_error,
     values_from_env,
     values_from_toml,
 )
@@ -49,7 +53,7 @@ logger = logging.getLogger("asgi_magic.error")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, no usage dump: the user sees what is wrong at a glance.
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        usage_error(f"{message} (see --help)")
 
 
 def _argparse_type(setting: Setting) -> Any:
@@ -194,8 +198,11 @@ def _env_get(name: str) -> str | None:
 def resolve(args: argparse.Namespace) -> tuple[Config, list[str]]:
     """Merge flags, environment, config file and defaults into one ``Config``.
 
-    Returns the config and the startup notices to log. Raises ``ConfigError``.
+    Returns the config and the startup notices to log. Raises ``ConfigError``, also
+    for the values the server would refuse at startup (``server.check_settings``).
     """
+    from asgi_magic.server.server import check_settings
+
     given = dict(vars(args))
     config_file = given.pop("config_file", None) or os.environ.get(ENV_PREFIX + "CONFIG")
     file_values = values_from_toml(config_file) if config_file else {}
@@ -205,7 +212,7 @@ def resolve(args: argparse.Namespace) -> tuple[Config, list[str]]:
         try:
             load_env_file(env_file)
         except OSError as exc:
-            raise _EnvFileError(f"Error loading env file {env_file}: {exc.strerror}") from None
+            raise ConfigError(f"--env-file {env_file}: {exc.strerror}") from None
     env_values, uvicorn_names = values_from_env()
     values: dict[str, Any] = {**file_values, **env_values, **given}
     if values.get("app") is None:
@@ -222,11 +229,12 @@ def resolve(args: argparse.Namespace) -> tuple[Config, list[str]]:
         )
     if config_file:
         notices.append(f"Read settings from {config_file}")
-    return Config(**values), notices
-
-
-class _EnvFileError(Exception):
-    pass
+    config = Config(**values)
+    try:
+        check_settings(config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return config, notices
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -266,14 +274,12 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
     try:
         configure_logging(config)
     except LogConfigError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        sys.exit(1)
+        usage_error(str(exc))
     if config.env_file is not None:
         try:
             load_env_file(config.env_file)
         except OSError as exc:
-            sys.stderr.write(f"Error loading env file {config.env_file}: {exc.strerror}\n")
-            sys.exit(1)
+            usage_error(f"--env-file {config.env_file}: {exc.strerror}")
     # After the env file: WEB_CONCURRENCY may come from it.
     if config.workers is None and not config.reload:
         config.workers = _web_concurrency()
@@ -283,7 +289,8 @@ def run_config(config: Config, notices: Sequence[str] = ()) -> None:
     try:
         factory = loop_factory(loop_name)
     except ImportError:
-        sys.stderr.write("Error: --loop uvloop given but uvloop is not installed\n")
+        # Not a usage error: the flag is right, the machine lacks the package.
+        logger.error("--loop uvloop: uvloop is not installed (pip install uvloop)")
         sys.exit(1)
     if config.reload or (config.workers is not None and config.workers > 1):
         from asgi_magic.server.supervisor import run_supervisor
@@ -327,9 +334,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         config, notices = resolve(args)
-    except _EnvFileError as exc:
-        sys.stderr.write(f"{exc}\n")
-        sys.exit(1)
     except ConfigError as exc:
         parser.error(str(exc))
     run_config(config, notices)

@@ -20,9 +20,10 @@ import math
 import os
 import re
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 __all__ = [
     "ENV_PREFIX",
@@ -34,6 +35,7 @@ __all__ = [
     "parse_bool",
     "settings_markdown",
     "settings_table",
+    "usage_error",
     "values_from_env",
     "values_from_toml",
 ]
@@ -86,6 +88,16 @@ LOG_LEVEL_NAMES = ("critical", "error", "warning", "info", "debug", "trace")
 
 class ConfigError(ValueError):
     """A setting has a value it cannot take; the message names the setting."""
+
+
+def usage_error(message: str) -> NoReturn:
+    """Stop the command: ``asgi-magic: error: MESSAGE`` on stderr, exit status 2.
+
+    The one form of every mistake in what the command was given (a flag, a variable,
+    a ``--config`` key, a file or directory a flag names), as argparse's own errors.
+    """
+    sys.stderr.write(f"asgi-magic: error: {message}\n")
+    raise SystemExit(2)
 
 
 def parse_bool(text: str) -> bool:
@@ -1033,10 +1045,14 @@ def values_from_toml(path: str) -> dict[str, Any]:
             close = difflib.get_close_matches(key, list(_TOML_KEYS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"config file {path}: unknown setting {key!r}{hint}")
+        expected = _toml_type_error(setting, raw)
+        if expected is not None:
+            raise ConfigError(
+                f"config file {path}: {key}: expected {expected}, "
+                f"got {_TOML_TYPE_NAMES.get(type(raw), type(raw).__name__)} {raw!r}"
+            )
         try:
-            if isinstance(raw, str) and setting.kind not in ("str", "choice", "list"):
-                value = setting.parse(raw)
-            elif setting.kind == "headers" and isinstance(raw, dict):
+            if setting.kind == "headers" and isinstance(raw, dict):
                 value = setting.check(list(raw.items()))
             else:
                 value = setting.check(raw)
@@ -1044,3 +1060,47 @@ def values_from_toml(path: str) -> dict[str, Any]:
             raise ConfigError(f"config file {path}: {key}: {exc}") from None
         values[setting.name] = value
     return values
+
+
+# The TOML types a value can come in (tomllib's Python types), by name.
+_TOML_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a float",
+    bool: "a boolean",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _toml_type_error(setting: Setting, raw: Any) -> str | None:
+    """The type ``setting`` needs in a TOML file, when ``raw`` does not have it.
+
+    TOML has types, so a value must come in the one ``SETTINGS`` gives (``port =
+    "8000"`` is a mistake, not a port); the check then validates the value itself.
+    """
+    kind = setting.kind
+    if setting.name == "log_level":
+        ok = isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool))
+        return None if ok else "a level name or an integer"
+    if kind == "int":
+        ok = isinstance(raw, int) and not isinstance(raw, bool)
+        return None if ok else "an integer"
+    if kind == "float":
+        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        return None if ok else "a number"
+    if kind in ("bool", "flag"):
+        return None if isinstance(raw, bool) else "a boolean (true or false)"
+    if kind in ("str", "choice"):
+        return None if isinstance(raw, str) else "a string"
+    if kind == "list":
+        ok = isinstance(raw, str) or (
+            isinstance(raw, list) and all(isinstance(item, str) for item in raw)
+        )
+        return None if ok else "an array of strings"
+    if kind == "headers":
+        ok = isinstance(raw, dict) or (
+            isinstance(raw, list) and all(isinstance(item, str) for item in raw)
+        )
+        return None if ok else 'an array of "name: value" strings or a table'
+    return None

@@ -3,6 +3,7 @@
     asgi-magic sample_apps.todo_api:app
 
     curl -s localhost:8000/todos -d '{"title": "write docs"}' -H 'content-type: application/json'
+    curl -s localhost:8000/todos -d '{"title": "read mail", "done": true}'
     curl -s localhost:8000/todos/1
     curl -s -X PATCH localhost:8000/todos/1 -d '{"done": true}'
     curl -s -X DELETE localhost:8000/todos/1
@@ -38,10 +39,10 @@ class TodoStore:
     def list(self) -> list[Todo]:
         return list(self._items.values())
 
-    def add(self, title: str) -> Todo:
+    def add(self, title: str, done: bool = False) -> Todo:
         if len(self._items) >= MAX_TODOS:
             raise HTTPException(507, "the to-do list is full")
-        todo = Todo(self._next_id, title)
+        todo = Todo(self._next_id, title, done)
         self._items[todo.id] = todo
         self._next_id += 1
         return todo
@@ -65,6 +66,13 @@ def _title(value: Any) -> str:
     return value.strip()
 
 
+def _done(value: Any) -> bool:
+    # JSON's true/false only: "yes", 1 or null are a client's mistake, not a truth value.
+    if not isinstance(value, bool):
+        raise HTTPException(422, "'done' must be true or false")
+    return value
+
+
 async def _object(request: Request) -> dict[str, Any]:
     data = await request.json()  # a malformed body is a 400 raised by the framework
     if not isinstance(data, dict):
@@ -84,7 +92,7 @@ def create_app() -> App:
     @app.post("/todos")
     async def create_todo(request: Request) -> JSONResponse:
         data = await _object(request)
-        todo = store.add(_title(data.get("title")))
+        todo = store.add(_title(data.get("title")), _done(data.get("done", False)))
         location = str(request.url_for("todo_detail", todo_id=todo.id))
         return JSONResponse(asdict(todo), status_code=201, headers={"location": location})
 
@@ -99,9 +107,7 @@ def create_app() -> App:
         if "title" in data:
             todo.title = _title(data["title"])
         if "done" in data:
-            if not isinstance(data["done"], bool):
-                raise HTTPException(422, "'done' must be true or false")
-            todo.done = data["done"]
+            todo.done = _done(data["done"])
         return asdict(todo)
 
     @app.delete("/todos/{todo_id:int}")

@@ -16,7 +16,9 @@ was given ``http.disconnect``; from then on ``send()`` raises ``ClientDisconnect
 Half-close (a deliberate choice, as nginx and uvicorn make it): end-of-file from the
 client after a complete request means "no more input". A response the app produces
 without waiting for more input is still written, and the connection closes after it;
-an app waiting in ``receive()`` is told ``http.disconnect`` at once.
+an app waiting in ``receive()`` is told ``http.disconnect`` at once. Its access-log
+line waits for the connection's end: a client that had closed fully resets instead of
+acknowledging, and the line says 499 (``connection_lost(failed=True)``).
 """
 
 from __future__ import annotations
@@ -243,11 +245,22 @@ class HTTPCycle:
         self.eof = True
         self._wake()
 
-    def connection_lost(self) -> None:
+    def connection_lost(self, failed: bool = False) -> None:
+        """The connection is gone; ``failed``: a write failed or the peer reset it."""
         self.peer_gone = True
         if self.response is not _COMPLETE:
             self._log(closed_early=True)  # written now, even if the app never returns
+        elif failed:
+            # A response to a peer that had half-closed and turned out to be gone: it
+            # never got it (nginx's 499, "client closed request").
+            self._log(closed_early=True, status=STATUS_CLIENT_CLOSED)
+        else:
+            self._log(closed_early=False)  # the line that waited for delivery, if any
         self._wake()
+
+    def delivered(self) -> None:
+        """The connection goes on to the next request: a line still owed is written."""
+        self._log(closed_early=False)
 
     def drain_notice(self) -> None:
         """Graceful shutdown has begun. An app that has read its whole body and waits in
@@ -621,20 +634,24 @@ class HTTPCycle:
 
     def _finish(self) -> None:
         self.response = _COMPLETE
-        if self._start_time:
+        if self._start_time and not self.eof:
+            # After a half-close the line waits: a peer that closed fully never reads
+            # this, and only the connection's end can tell (``connection_lost``).
             self._log(closed_early=False)
         self.owner.response_complete(self)
         self._wake()
 
-    def _log(self, closed_early: bool) -> None:
+    def _log(self, closed_early: bool, status: int | None = None) -> None:
         """The exchange's one access-log line (499 when no response started)."""
         start = self._start_time
         if not start:
             return  # the log is off, or the line was written
         self._start_time = 0.0
+        if status is None:
+            status = self.status if self.response is not _NOT_STARTED else STATUS_CLIENT_CLOSED
         self._access.log(
             self.scope,
-            self.status if self.response is not _NOT_STARTED else STATUS_CLIENT_CLOSED,
+            status,
             self._response_headers,
             self.bytes_sent,
             time.perf_counter() - start,

@@ -42,7 +42,7 @@ from asgi_magic import http11
 from asgi_magic.config import Config
 from asgi_magic.server._addresses import is_ssl
 from asgi_magic.server.access_log import AccessLog
-from asgi_magic.server.closing import LingeringClose
+from asgi_magic.server.closing import DeliveryCheck, LingeringClose
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
@@ -320,10 +320,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.connections.discard(self)
         self._cancel_timer()
         cycle = self.cycle
-        if cycle is not None and cycle.response is not _COMPLETE:
-            cycle.connection_lost()
-        elif cycle is not None:
-            cycle.peer_gone = True
+        if cycle is not None:
+            lingering = self._lingering
+            cycle.connection_lost(exc is not None or getattr(lingering, "peer_reset", False))
         self.flow.connection_lost()
         self.transport = None
 
@@ -659,6 +658,8 @@ class HTTPProtocol(asyncio.Protocol):
             # the response: half-close and drain them for a moment first.
             self._close(linger=not cycle.body_complete)
             return
+        if cycle.eof:
+            cycle.delivered()  # pipelined before a half-close: its line waited
         if cycle.body_complete:
             self._next_cycle()
         else:
@@ -815,6 +816,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._cancel_timer()
         if linger and not self._peer_eof:
             self._lingering = LingeringClose(transport, self.loop)
+        elif self._peer_eof:  # is the half-closed peer reading? (the access log asks)
+            self._lingering = DeliveryCheck(transport, self.loop)
         else:
             transport.close()
 

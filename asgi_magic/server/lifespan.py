@@ -30,6 +30,7 @@ class Lifespan:
         self._shutdown_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._started = False
+        self._cancelled = False
 
     @property
     def should_exit(self) -> bool:
@@ -64,6 +65,25 @@ class Lifespan:
             except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 pass
 
+    async def cancel(self) -> None:
+        """Stop the app's lifespan task without its shutdown (a forced exit), quietly.
+
+        The task is cancelled and awaited here, so it is not left for the event loop's
+        teardown to cancel. Whatever the app does on the way out (raise CancelledError,
+        send ``lifespan.shutdown.failed`` with a traceback as Starlette does) is the
+        server stopping it, not the app failing: nothing of it is logged.
+        """
+        task = self._task
+        if task is None or task.done():
+            return
+        self._cancelled = True
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, timeout=1.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+            # An app that swallows the cancellation is left to the loop's teardown.
+            pass
+
     async def _main(self) -> None:
         scope = {
             "type": "lifespan",
@@ -74,6 +94,8 @@ class Lifespan:
             await self.app(scope, self._receive, self._send)
         except BaseException as exc:
             self.error_occurred = True
+            if self._cancelled:
+                return  # cancel(): the server stopped the app on purpose
             if self.startup_failed or self.shutdown_failed:
                 return
             if self.mode == "auto":
@@ -107,7 +129,7 @@ class Lifespan:
             self._check(not self._startup_event.is_set(), kind)
             self.startup_failed = True
             self._startup_event.set()
-            if message.get("message"):
+            if message.get("message") and not self._cancelled:
                 logger.error("%s", message["message"])
         elif kind == "lifespan.shutdown.complete":
             self._check(self._startup_event.is_set() and not self._shutdown_event.is_set(), kind)
@@ -116,7 +138,7 @@ class Lifespan:
             self._check(self._startup_event.is_set() and not self._shutdown_event.is_set(), kind)
             self.shutdown_failed = True
             self._shutdown_event.set()
-            if message.get("message"):
+            if message.get("message") and not self._cancelled:
                 logger.error("%s", message["message"])
         else:
             raise RuntimeError(f"Unexpected ASGI lifespan message {kind!r}")

@@ -14,6 +14,7 @@ import ssl
 import sys
 import threading
 import traceback
+from collections.abc import Coroutine
 from typing import Any
 
 from asgi_magic.config import Config
@@ -31,6 +32,7 @@ __all__ = [
     "AppFactoryError",
     "Server",
     "TLSSetupError",
+    "check_settings",
     "create_ssl_context",
     "default_headers",
     "load_app",
@@ -236,20 +238,90 @@ def _has_private_key(path: str) -> bool:
         return False
 
 
-def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
-    assert config.ssl_certfile is not None
-    version = config.ssl_version
+def _pem_kinds(path: str) -> set[str]:
+    """What a PEM file holds: ``"certificate"``, ``"private key"``, both or neither."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 20)
+    except OSError:
+        return set()
+    kinds = set()
+    if b"-----BEGIN CERTIFICATE-----" in head:
+        kinds.add("certificate")
+    if b"PRIVATE KEY-----" in head:
+        kinds.add("private key")
+    return kinds
+
+
+def _pem_mixup(certfile: str, keyfile: str | None) -> str | None:
+    """Why OpenSSL could not load the pair, when it is a file holding the wrong thing
+    (OpenSSL says only "PEM lib"); None when both hold what they should."""
+    cert_kinds = _pem_kinds(certfile)
+    if keyfile is not None:
+        key_kinds = _pem_kinds(keyfile)
+        if "private key" not in key_kinds:
+            swapped = "certificate" in key_kinds and "private key" in cert_kinds
+            return (
+                f"TLS key file {keyfile} holds "
+                + ("a certificate" if "certificate" in key_kinds else "no PEM private key")
+                + ", where a private key was expected"
+                + (": --ssl-keyfile and --ssl-certfile are swapped" if swapped else "")
+            )
+    if "certificate" not in cert_kinds:
+        return (
+            f"TLS certificate file {certfile} holds "
+            + ("only a private key" if "private key" in cert_kinds else "no PEM certificate")
+            + ", where a certificate was expected"
+        )
+    return None
+
+
+def _ssl_version_error(version: int) -> str | None:
     if version in (ssl.PROTOCOL_TLSv1, ssl.PROTOCOL_TLSv1_1):
         # RFC 8996: TLS 1.0 and 1.1 MUST NOT be used.
-        raise TLSSetupError(
+        return (
             f"--ssl-version {version}: TLS 1.0 and 1.1 are deprecated (RFC 8996); "
             "use 17 (TLS 1.2 or newer)"
         )
     if version not in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS, ssl.PROTOCOL_TLSv1_2):
-        raise TLSSetupError(
+        return (
             f"--ssl-version {version}: not a server protocol; use 17 (TLS 1.2 or newer) "
             "or 5 (TLS 1.2 only)"
         )
+    return None
+
+
+def check_settings(config: Config) -> None:
+    """Refuse the values no machine could serve with; raise ``ValueError`` naming the first.
+
+    The CLI calls it once the settings are merged, so such a value is a usage error
+    (exit status 2) before anything starts; ``Server.serve`` calls it too (one ERROR
+    line, ``exit_code`` 1) for servers built in code. Problems of the machine (a file
+    that is missing, a port in use) are found later, when the server starts.
+    """
+    if config.proxy_protocol or config.proxy_headers:
+        trust_from_config(config)  # --forwarded-allow-ips, from any source
+    if config.proxy_protocol and config.ssl_certfile is not None:
+        # The preamble comes before the TLS handshake, and the loop's TLS transport
+        # would read it as a broken ClientHello.
+        raise ValueError("--proxy-protocol cannot be combined with TLS on the same listener")
+    AccessLog(config.access_log_format)  # an unknown atom
+    error = _ssl_version_error(config.ssl_version)
+    if error is not None:
+        raise ValueError(error)
+    if config.ssl_ciphers:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(config.ssl_ciphers)
+        except ssl.SSLError:
+            raise ValueError(f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches") from None
+
+
+def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
+    assert config.ssl_certfile is not None
+    version = config.ssl_version
+    error = _ssl_version_error(version)
+    if error is not None:
+        raise TLSSetupError(error)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if version == ssl.PROTOCOL_TLSv1_2:
@@ -285,6 +357,9 @@ def _default_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext:
             raise TLSSetupError(
                 f"TLS key file {key} does not match certificate {certfile}"
             ) from None
+        mixup = _pem_mixup(certfile, keyfile)
+        if mixup is not None:
+            raise TLSSetupError(mixup) from None
         raise TLSSetupError(
             f"cannot load TLS certificate {certfile} / key {key}: {exc.reason or exc}"
         ) from None
@@ -368,28 +443,8 @@ class Server:
         config = self.config
         set_levels(effective_level(config), config.access_log)
         logger.info("Started server process [%d]", os.getpid())
-        if config.proxy_protocol:
-            try:
-                trust_from_config(config)
-            except ValueError as exc:
-                logger.error("%s", exc)
-                self.exit_code = 1
-                return
-            if config.ssl_certfile is not None:
-                # The preamble comes before the TLS handshake, and the loop's TLS
-                # transport would read it as a broken ClientHello.
-                logger.error("--proxy-protocol cannot be combined with TLS on the same listener")
-                self.exit_code = 1
-                return
-        if config.proxy_headers:
-            try:  # a bad --forwarded-allow-ips is a startup error, not a per-request one
-                trust_from_config(config)
-            except ValueError as exc:
-                logger.error("%s", exc)
-                self.exit_code = 1
-                return
-        try:  # an unknown --access-log-format atom is a startup error too
-            AccessLog(config.access_log_format)
+        try:  # bad values are startup errors, not per-request ones
+            check_settings(config)
         except ValueError as exc:
             logger.error("%s", exc)
             self.exit_code = 1
@@ -416,7 +471,8 @@ class Server:
             state: dict[str, Any] = {}
             if config.lifespan != "off":
                 self._lifespan = Lifespan(app, config.lifespan)
-                await self._lifespan.startup()
+                if not await self._unless_forced(self._lifespan.startup()):
+                    return  # a startup that hangs is ended by a second signal
                 if self._lifespan.should_exit:
                     self.exit_code = 3
                     return
@@ -428,7 +484,6 @@ class Server:
             await self._main_loop()
             await self._shutdown()
         finally:
-            self._remove_signal_handlers(loop)
             if (
                 self._lifespan is not None
                 and not self._lifespan_done
@@ -437,6 +492,9 @@ class Server:
                 # Startup ran but serving did not end normally: the app's resources
                 # are released all the same.
                 await self._lifespan_shutdown()
+            # Removed last: until here a second signal still means "stop now" (after
+            # removal SIGINT is KeyboardInterrupt again, raised wherever the loop is).
+            self._remove_signal_handlers(loop)
             if own_sockets and not self.servers:
                 for sock in socks:
                     sock.close()
@@ -490,9 +548,33 @@ class Server:
                 self.should_exit = True
 
     async def _lifespan_shutdown(self) -> None:
+        """The app's lifespan shutdown; after a second signal, its task is cancelled instead.
+
+        Either way the lifespan task has ended when this returns, so the event loop's
+        teardown never cancels it behind our back (which apps log as a failed shutdown
+        with a traceback).
+        """
         self._lifespan_done = True
-        if self._lifespan is not None:
-            await self._lifespan.shutdown()
+        lifespan = self._lifespan
+        if lifespan is None:
+            return
+        if self.force_exit or not await self._unless_forced(lifespan.shutdown()):
+            await lifespan.cancel()
+
+    async def _unless_forced(self, step: Coroutine[Any, Any, None]) -> bool:
+        """Run ``step`` to its end, unless a second signal comes first: then cancel it.
+
+        Returns True when the step ended by itself (its exception, if any, propagates).
+        """
+        task = asyncio.ensure_future(step)
+        while not task.done():
+            if self.force_exit:
+                task.cancel()
+                await asyncio.wait({task})
+                return False
+            await asyncio.wait({task}, timeout=_POLL_INTERVAL / 2)
+        task.result()
+        return True
 
     async def _shutdown(self) -> None:
         logger.info("Shutting down")
@@ -538,11 +620,9 @@ class Server:
                 await asyncio.wait_for(server.wait_closed(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
-        # 5. Lifespan shutdown last: the app's resources outlive its requests.
-        if not self.force_exit:
-            await self._lifespan_shutdown()
-        else:
-            self._lifespan_done = True
+        # 5. Lifespan shutdown last: the app's resources outlive its requests. After a
+        # second signal it is skipped (uvicorn skips it too) and the task is cancelled.
+        await self._lifespan_shutdown()
         if self.config.uds and os.path.exists(self.config.uds):
             try:
                 os.remove(self.config.uds)
@@ -567,8 +647,18 @@ class Server:
         self._signals_installed.clear()
 
     def handle_exit(self, sig: int) -> None:
-        """First signal: graceful shutdown. Second: stop waiting for requests."""
+        """First signal: graceful shutdown. Second: stop now, quietly (one log line).
+
+        "Now" means: stop waiting for requests (they are cancelled), skip or cancel the
+        app's lifespan shutdown, and exit with status 0.
+        """
         if self.should_exit:
+            if not self.force_exit:
+                logger.warning(
+                    "Received %s again: stopping now (requests still running are "
+                    "cancelled, the application's shutdown is skipped)",
+                    signal.Signals(sig).name,
+                )
             self.force_exit = True
         else:
             self.should_exit = True

@@ -43,7 +43,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from asgi_magic.config import Config
+from asgi_magic.config import Config, usage_error
 
 __all__ = ["APP_STRING_REQUIRED", "Supervisor", "run_supervisor"]
 
@@ -119,8 +119,7 @@ def _worker_main(
     try:
         configure_logging(config)
     except LogConfigError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        sys.exit(1)
+        usage_error(str(exc))
     app = load_app_or_report(config)
     if app is None:
         sys.exit(1)
@@ -527,8 +526,7 @@ def run_supervisor(config: Config) -> int:
         return 1
     for directory in config.reload_dirs if config.reload else ():
         if not os.path.isdir(directory):
-            sys.stderr.write(f"Error: --reload-dir {directory}: no such directory\n")
-            return 2
+            usage_error(f"--reload-dir {directory}: no such directory")
     try:
         # Once here rather than once per worker: one line, before anything starts.
         create_ssl_context(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
@@ -328,6 +329,10 @@ class App:
                 started = True
                 message = await receive()
                 assert message["type"] == "lifespan.shutdown"
+        except asyncio.CancelledError:
+            # The server stopped the lifespan (a forced exit, a second Ctrl-C): that is
+            # not the app failing, so no error line, no traceback, no failure message.
+            raise
         except BaseException as exc:
             text = f"{type(exc).__name__}: {exc}"
             logger.error(

@@ -87,7 +87,8 @@ def test_todo_crud(serve: Serve) -> None:
         assert todo == {"id": 1, "title": "write docs", "done": False}
         assert created.headers["location"].endswith("/todos/1")
 
-        client.post("/todos", json={"title": "ship it"})
+        shipped = client.post("/todos", json={"title": "ship it", "done": True})
+        assert shipped.json() == {"id": 2, "title": "ship it", "done": True}
         assert [t["title"] for t in client.get("/todos").json()] == ["write docs", "ship it"]
 
         assert client.get("/todos/1").json() == todo
@@ -110,6 +111,10 @@ def test_todo_crud(serve: Serve) -> None:
         ("POST", "/todos", b'{"title": ""}', 422),
         ("POST", "/todos", json.dumps({"title": "x" * 201}).encode(), 422),
         ("PATCH", "/todos/1", b'{"done": "yes"}', 422),
+        # docs/quickstart.md: a non-boolean `done` is a 422 on create too (it was ignored)
+        ("POST", "/todos", b'{"title": "x", "done": "yes"}', 422),
+        ("POST", "/todos", b'{"title": "x", "done": 1}', 422),
+        ("POST", "/todos", b'{"title": "x", "done": null}', 422),
         ("GET", "/todos/abc", b"", 404),  # the int convertor does not match
         ("GET", "/todos/999", b"", 404),
         ("PUT", "/todos", b"", 405),

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import os
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +17,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from asgi_magic.websocket import apply_mask
 from tests.support.live_server import run_server
+from tests.support.wire import (
+    client_frame,
+    hostport,
+    lifespan,
+    open_socket,
+    read_head,
+    read_until_close,
+    server_close_code,
+    ws_handshake,
+)
 
 # --- apps ----------------------------------------------------------------------------
 
@@ -37,7 +45,7 @@ class Recorder:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         assert scope["type"] == "websocket"
         self.scope = dict(scope)
         try:
@@ -70,16 +78,6 @@ class Recorder:
                 self.errors.append(exc)
         finally:
             self.done.set()
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def ws_url(base_url: str, path: str = "/ws") -> str:
@@ -199,7 +197,7 @@ def test_subprotocol_and_extra_headers() -> None:
 def test_close_before_accept_is_403() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         await receive()
         await send({"type": "websocket.close"})
 
@@ -211,7 +209,7 @@ def test_close_before_accept_is_403() -> None:
 def test_denial_response_extension() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         await receive()
         await send(
             {
@@ -234,7 +232,7 @@ def test_denial_response_extension() -> None:
 def test_app_error_before_accept_is_500() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         raise RuntimeError("boom")
 
     with run_server(app) as url, pytest.raises(InvalidStatus) as info:
@@ -245,7 +243,7 @@ def test_app_error_before_accept_is_500() -> None:
 def test_app_error_after_accept_is_1011() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         await receive()
         await send({"type": "websocket.accept"})
         await receive()
@@ -263,7 +261,7 @@ def test_ws_none_serves_upgrades_as_http() -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return await lifespan(receive, send)
         seen.append(scope["type"])
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"plain"})
@@ -277,72 +275,20 @@ def test_ws_none_serves_upgrades_as_http() -> None:
 # --- raw sockets: malformed peers -------------------------------------------------------
 
 
-def raw_connect(
-    base_url: str, extra: str = "", version: str = "13", key: str | None = None
-) -> socket.socket:
-    host, port = base_url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=5)
-    key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
-    head = (
-        f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n"
-    )
-    sock.sendall(head.encode())
+def raw_connect(base_url: str, extra: str = "", **handshake: Any) -> socket.socket:
+    """A socket that has sent an opening handshake (``version=``, ``key=`` to spoil it)."""
+    sock = open_socket(base_url)
+    sock.sendall(ws_handshake(hostport(base_url)[0], extra=extra, **handshake))
     return sock
 
 
-def read_head(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def read_all(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+    return read_until_close(sock)[0]
 
 
-def client_frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True) -> bytes:
-    b0 = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    head = (
-        struct.pack("!BB", b0, (0x80 if masked else 0) | n)
-        if n < 126
-        else struct.pack("!BBH", b0, (0x80 if masked else 0) | 126, n)
-    )
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + apply_mask(payload, mask)
-
-
-def server_close_code(data: bytes) -> int:
-    """The code of the first close frame in what the server sent after the 101 head."""
-    body = data.split(b"\r\n\r\n", 1)[1]
-    pos = 0
-    while pos < len(body):
-        op = body[pos] & 0x0F
-        n = body[pos + 1] & 0x7F
-        start = pos + 2
-        if n == 126:
-            n = int.from_bytes(body[pos + 2 : pos + 4], "big")
-            start = pos + 4
-        if op == 0x8:
-            return int.from_bytes(body[start : start + 2], "big")
-        pos = start + n
-    raise AssertionError(f"no close frame in {body!r}")
+def server_close_code_after_101(data: bytes) -> int:
+    """The code of the first close frame the server sent after its 101 head."""
+    return server_close_code(data.split(b"\r\n\r\n", 1)[1])
 
 
 def test_bad_version_is_426_and_app_not_called() -> None:
@@ -389,21 +335,15 @@ def test_malformed_frames_close_with_the_right_code(
         data = b"HTTP/1.1 101 \r\n\r\n" + read_all(sock)
         sock.close()
         assert app.done.wait(5)
-    assert server_close_code(data) == code
+    assert server_close_code_after_101(data) == code
     assert app.events[-1]["type"] == "websocket.disconnect"
     assert app.events[-1]["code"] == code
 
 
 def test_frames_sent_with_the_handshake_are_not_lost() -> None:
     with echo_server() as (url, _):
-        host, port = url.removeprefix("http://").split(":")
-        sock = socket.create_connection((host, int(port)), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            + client_frame(0x1, b"early")
-        )
+        sock = open_socket(url)
+        sock.sendall(ws_handshake() + client_frame(0x1, b"early"))
         data = b""
         while b"early" not in data:
             chunk = sock.recv(4096)

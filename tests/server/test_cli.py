@@ -147,7 +147,7 @@ def test_serves_and_exits_on_sigterm_with_startup_line(tmp_path: Path) -> None:
     missing = cli(
         "hello_mod:app", "--app-dir", str(tmp_path), "--env-file", str(tmp_path / "missing.env")
     )
-    assert missing.returncode == 1 and "env file" in missing.stderr
+    assert missing.returncode == 2 and "--env-file" in missing.stderr  # a usage error
     (tmp_path / ".env").write_text("FOO=bar\n")
     with serve_subprocess(
         "hello_mod:app",

@@ -214,7 +214,7 @@ def test_toml_errors_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown setting 'prot' \\(did you mean 'port'\\?\\)"):
         values_from_toml(str(bad))
     bad.write_text('workers = "many"\n')
-    with pytest.raises(ConfigError, match="workers: invalid integer"):
+    with pytest.raises(ConfigError, match="workers: expected an integer, got a string 'many'"):
         values_from_toml(str(bad))
     bad.write_text("lifespan = 3\n")
     with pytest.raises(ConfigError, match="lifespan"):

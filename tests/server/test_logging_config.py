@@ -137,11 +137,13 @@ def test_log_config_errors_are_one_line(app_dir: Path) -> None:
         )
 
     missing = run("--log-config", str(app_dir / "nope.ini"))
-    assert missing.returncode == 1 and "nope.ini: no such file" in missing.stderr
+    # A usage error (exit 2, "asgi-magic: error:"), as every bad flag.
+    assert missing.returncode == 2 and "nope.ini: no such file" in missing.stderr
+    assert missing.stderr.startswith("asgi-magic: error: --log-config ")
     bad = app_dir / "bad.json"
     bad.write_text("{not json")
     result = run("--log-config", str(bad))
-    assert result.returncode == 1 and "invalid JSON" in result.stderr
+    assert result.returncode == 2 and "invalid JSON" in result.stderr
     assert result.stderr.count("\n") == 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +70,19 @@ def test_stuck_worker_is_replaced(app_dir: Path) -> None:
 
 
 def test_healthy_busy_worker_is_left_alone(app_dir: Path) -> None:
-    """An app that awaits (the loop runs) for longer than the timeout is not killed."""
+    """An app that awaits (the loop runs) for longer than the timeout is not killed.
+
+    Each worker's PID is learnt from instant requests first; the slow requests then run
+    at the same time. (It used to find the PIDs with the slow requests themselves, one
+    after another: 2.5 s each against a 20 s budget, lost when the same worker kept
+    winning the accept on a loaded machine.)
+    """
     (app_dir / "slow_app.py").write_text(
         "import asyncio, os\n"
         "async def app(scope, receive, send):\n"
         "    if scope['type'] != 'http':\n        return\n"
-        "    await asyncio.sleep(2.5)\n"
+        "    if scope['path'] == '/slow':\n"
+        "        await asyncio.sleep(2.5)\n"
         "    await send({'type': 'http.response.start', 'status': 200})\n"
         "    await send({'type': 'http.response.body', 'body': str(os.getpid()).encode()})\n"
     )
@@ -87,10 +95,24 @@ def test_healthy_busy_worker_is_left_alone(app_dir: Path) -> None:
         "--timeout-worker-healthcheck",
         "1",
     ) as server:
-        pid = int(httpx.get(server.url, timeout=10).text)
-        assert alive(pid)
-        assert int(httpx.get(server.url, timeout=10).text) in collect_pids(server.url, 2)
+        workers = collect_pids(server.url, 2)
+        assert len(workers) == 2, workers
+
+        def slow(_: int) -> int:
+            # A worker killed mid-request would drop the connection: an error here.
+            response = httpx.get(server.url + "/slow", timeout=30)
+            assert response.status_code == 200
+            return int(response.text)
+
+        # Busy (awaiting) for 2.5 s, longer than the 1 s health check.
+        with ThreadPoolExecutor(4) as pool:
+            served = set(pool.map(slow, range(4)))
+        assert served <= workers, (served, workers)
+        assert all(alive(pid) for pid in workers)
+        assert collect_pids(server.url, 2) == workers  # the same two still serve
         assert stop(server) == 0
+        err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "did not answer the health check" not in err, err
 
 
 def test_sigttin_and_sigttou_change_the_worker_count(app_dir: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "open_socket",
     "read_head",
     "read_until_close",
+    "server_close_code",
     "server_frames",
     "wait_until",
     "ws_handshake",
@@ -102,28 +103,54 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
 # --- WebSocket, byte by byte ---------------------------------------------------------
 
 
-def ws_handshake(host: str = "x", path: str = "/ws", extra: str = "") -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
+def ws_handshake(
+    host: str = "x",
+    path: str = "/ws",
+    extra: str = "",
+    *,
+    version: str = "13",
+    key: str | None = None,
+) -> bytes:
+    """An opening handshake (RFC 6455 §4.1); ``key`` None draws a valid random one."""
+    if key is None:
+        key = base64.b64encode(os.urandom(16)).decode()
     return (
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n"
     ).encode()
 
 
 def client_frame(
-    opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bytes | None = None
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    mask: bytes | None = None,
+    masked: bool = True,
 ) -> bytes:
-    """One masked client frame (RFC 6455 §5.2); ``mask`` fixed lets callers batch copies."""
+    """One client frame (RFC 6455 §5.2), masked unless ``masked=False`` (a protocol
+    error a server must refuse, §5.1); ``mask`` fixed lets callers batch copies."""
     b0 = (0x80 if fin else 0) | opcode
     n = len(payload)
+    bit = 0x80 if masked else 0
     if n < 126:
-        head = struct.pack("!BB", b0, 0x80 | n)
+        head = struct.pack("!BB", b0, bit | n)
     elif n < 65536:
-        head = struct.pack("!BBH", b0, 0x80 | 126, n)
+        head = struct.pack("!BBH", b0, bit | 126, n)
     else:
-        head = struct.pack("!BBQ", b0, 0x80 | 127, n)
+        head = struct.pack("!BBQ", b0, bit | 127, n)
+    if not masked:
+        return head + payload
     key = mask if mask is not None else os.urandom(4)
     return head + key + apply_mask(payload, key)
+
+
+def server_close_code(data: bytes) -> int:
+    """The code of the first close frame among the server frames in ``data``."""
+    for opcode, payload in server_frames(data):
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big")
+    raise AssertionError(f"no close frame in {data[:200]!r}")
 
 
 def server_frames(data: bytes) -> list[tuple[int, bytes]]:
