@@ -27,6 +27,14 @@ header block (``h2_rules``), the decoded header list (HPACK), a stream whose win
 stays shut (reset after ``--http2-window-timeout``) and an idle connection
 (``--timeout-keep-alive``).
 
+The HTTP/1.1 timeouts hold per stream (``_on_timer``, ``slow_body.BodyClock``): a body
+that stalls or trickles while the app waits for it (``--timeout-request-body``,
+``--min-request-body-rate``) gets 408 on its stream, or RST_STREAM CANCEL once its
+response has started; an app that starts no response within ``--timeout-app`` gets
+503 on its stream and is cancelled. Other streams go on. Until the client's preface
+(and its SETTINGS) has arrived, the connection is closed after
+``min(--timeout-keep-alive, --timeout-request-head)``.
+
 Graceful shutdown: GOAWAY (NO_ERROR) naming the last stream we will serve; streams up
 to it finish, later ones are refused, and the connection closes when none is left.
 """
@@ -61,6 +69,7 @@ from asgi_magic.server.h2_rules import (
 )
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.scope import ConnectionInfo, http_scope
+from asgi_magic.server.slow_body import BodyClock
 from asgi_magic.server.state import ServerState
 
 __all__ = ["H2Protocol", "H2Stream"]
@@ -89,6 +98,8 @@ class H2Stream:
     """One request stream: the ``CycleOwner`` of its ``HTTPCycle``."""
 
     __slots__ = (
+        "app_due",
+        "body_clock",
         "client_ended",
         "conn",
         "continue_due",
@@ -127,6 +138,8 @@ class H2Stream:
         self.unacked = 0  # received DATA bytes not yet handed back as window
         self.received = 0  # request body bytes (--limit-request-body)
         self.stalled_since = 0.0  # when DATA began waiting for a shut window
+        self.body_clock: BodyClock | None = None  # slow-body watch, when on and a body comes
+        self.app_due = 0.0  # --timeout-app: when a response must have started (0: off)
 
     # --- CycleOwner -------------------------------------------------------------------
 
@@ -259,6 +272,16 @@ class H2Protocol(asyncio.Protocol):
         self._lingering: LingeringClose | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._preface_done = False  # the client's preface and first SETTINGS arrived
+        limits = self.limits
+        # The timer's period: half the shortest connection-level wait; a quarter of the
+        # body timeout and of the rate grace when those are on (as over HTTP/1.1).
+        tick = min(config.timeout_keep_alive, limits.window_timeout, limits.head_timeout) / 2
+        if limits.gap_limit is not None:
+            tick = min(tick, limits.gap_limit / 4)
+        if limits.min_rate is not None:
+            tick = min(tick, limits.rate_grace / 4)
+        self._tick = max(tick, 0.05)
 
     # --- taking over a transport ----------------------------------------------------
 
@@ -372,6 +395,8 @@ class H2Protocol(asyncio.Protocol):
         elif kind is h2.events.StreamReset:
             self._on_reset(event)  # type: ignore[arg-type]
         elif kind is h2.events.RemoteSettingsChanged:
+            # RFC 9113 §3.4: the client preface ends with a SETTINGS frame.
+            self._preface_done = True
             self._spend_control("SETTINGS")
             if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:  # type: ignore[attr-defined]
                 self._flush_all()
@@ -450,6 +475,13 @@ class H2Protocol(asyncio.Protocol):
         stream.continue_due = expect and not ended
         stream.cycle = cycle
         self._idle_since = 0.0
+        limits = self.limits
+        if not ended and (limits.gap_limit is not None or limits.min_rate is not None):
+            stream.body_clock = BodyClock(
+                limits.gap_limit, limits.min_rate, limits.rate_grace, self.loop.time()
+            )
+        if limits.timeout_app is not None:
+            self._arm_app_timeout(stream, limits.timeout_app)
         tasks = self.server_state.tasks
         task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
         tasks.add(task)
@@ -493,16 +525,21 @@ class H2Protocol(asyncio.Protocol):
         max_body = self.limits.max_body
         if max_body is not None and stream.received > max_body:
             error_logger.info("%s - request body too large: 413", self._client_str())
-            # As over HTTP/1.1: the app sees a disconnect (its send()s raise), the client
-            # a 413 if no response had started, else the stream ends with an error.
-            cycle.connection_lost()
-            if cycle.response is _NOT_STARTED:
-                self._answer(stream, 413, "Content Too Large")
-            else:
-                self.reset_stream(stream, ErrorCodes.CANCEL)
+            self._fail_stream(stream, cycle, 413, "Content Too Large")
             return
         if data:
             cycle.body_data(data)
+
+    def _fail_stream(self, stream: H2Stream, cycle: HTTPCycle, status: int, reason: str) -> None:
+        """End a request the client got wrong (a body too large, too slow). As over
+        HTTP/1.1, the app sees a disconnect (its ``send()`` raises); the client gets
+        ``status`` on the stream if no response had started, else the stream ends with
+        RST_STREAM CANCEL (RFC 9113 §5.4.2: a stream error; the connection goes on)."""
+        cycle.connection_lost()
+        if cycle.response is _NOT_STARTED:
+            self._answer(stream, status, reason)
+        else:
+            self.reset_stream(stream, ErrorCodes.CANCEL)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         stream = self.streams.get(event.stream_id or 0)
@@ -710,9 +747,18 @@ class H2Protocol(asyncio.Protocol):
 
     # --- timer ------------------------------------------------------------------------------
 
-    def _arm_timer(self) -> None:
-        delay = min(self.config.timeout_keep_alive, self.limits.window_timeout) / 2
-        self._timer = self.loop.call_later(max(delay, 0.05), self._on_timer)
+    def _arm_timer(self, delay: float | None = None) -> None:
+        self._timer = self.loop.call_later(
+            self._tick if delay is None else max(delay, 0.01), self._on_timer
+        )
+
+    def _arm_app_timeout(self, stream: H2Stream, timeout: float) -> None:
+        # The one timer must look at the stream's deadline at the latest.
+        due = stream.app_due = self.loop.time() + timeout
+        timer = self._timer
+        if timer is not None and timer.when() > due:
+            timer.cancel()
+            self._timer = self.loop.call_at(due, self._on_timer)
 
     def _cancel_timer(self) -> None:
         timer = self._timer
@@ -725,9 +771,19 @@ class H2Protocol(asyncio.Protocol):
         if self.closed:
             return
         now = self.loop.time()
+        delay = self._tick
         if not self.streams:
-            if self._idle_since and now - self._idle_since >= self.config.timeout_keep_alive:
-                error_logger.debug("%s - HTTP/2 idle timeout", self._client_str())
+            limit = self.config.timeout_keep_alive
+            if not self._preface_done:
+                # The preface is the first request head of an HTTP/2 connection: it
+                # gets no longer than one (the slowloris defence, before any stream).
+                limit = min(limit, self.limits.head_timeout)
+            if self._idle_since and now - self._idle_since >= limit:
+                error_logger.debug(
+                    "%s - HTTP/2 %s timeout",
+                    self._client_str(),
+                    "idle" if self._preface_done else "preface",
+                )
                 self.close(ErrorCodes.NO_ERROR)
                 return
         else:
@@ -744,7 +800,52 @@ class H2Protocol(asyncio.Protocol):
                         limit,
                     )
                     self.reset_stream(stream, ErrorCodes.CANCEL)
-        self._arm_timer()
+                    continue
+                cycle = stream.cycle
+                if cycle is None or stream.reset or cycle.response is _COMPLETE:
+                    continue
+                due = stream.app_due
+                if due and cycle.response is _NOT_STARTED:
+                    if now >= due:
+                        self._app_timed_out(stream, cycle)
+                        continue
+                    delay = min(delay, due - now)
+                clock = stream.body_clock
+                if clock is not None and not (stream.client_ended or cycle.peer_gone):
+                    why = clock.look(now, cycle.received, self._client_may_send(stream, cycle))
+                    if why is not None:
+                        error_logger.info(
+                            "%s - stream %d: %s: 408", self._client_str(), stream.stream_id, why
+                        )
+                        self._fail_stream(stream, cycle, 408, "Request Timeout")
+        if not self.closed:
+            self._arm_timer(delay)
+
+    def _client_may_send(self, stream: H2Stream, cycle: HTTPCycle) -> bool:
+        """The app waits in ``receive()`` for body bytes the client is free to send: the
+        connection is being read and the flow-control windows (the stream's and the
+        connection's, RFC 9113 §5.2) are open. A window that other streams' unread
+        bodies have shut is not this client's stall."""
+        if not cycle.awaiting_body or self.flow.read_paused:
+            return False
+        try:
+            return self.h2.remote_flow_control_window(stream.stream_id) > 0
+        except h2.exceptions.ProtocolError:
+            return False  # the stream is closed for h2: nothing more can come
+
+    def _app_timed_out(self, stream: H2Stream, cycle: HTTPCycle) -> None:
+        error_logger.warning(
+            "%s - stream %d: app did not start a response within %g s: 503, request cancelled",
+            self._client_str(),
+            stream.stream_id,
+            self.limits.timeout_app,
+        )
+        # As over HTTP/1.1: the access log says 503 (what the client got); over HTTP/2
+        # only this stream ends, the connection goes on.
+        cycle.send_error(503, "Service Unavailable")
+        task = cycle.task
+        if task is not None:
+            task.cancel()
 
     def _client_str(self) -> str:
         return self.info.client_str() if self.info is not None else "-"

@@ -87,6 +87,8 @@ class H2Limits:
 
     __slots__ = (
         "control_frames",
+        "gap_limit",
+        "head_timeout",
         "header_list_size",
         "initial_window",
         "max_body",
@@ -94,7 +96,10 @@ class H2Limits:
         "max_frame_size",
         "max_path",
         "max_streams",
+        "min_rate",
+        "rate_grace",
         "resets",
+        "timeout_app",
         "window_timeout",
     )
 
@@ -110,6 +115,14 @@ class H2Limits:
         self.max_path: int = config.limit_request_line
         self.max_fields: int = config.limit_request_fields
         self.max_body: int | None = config.limit_request_body
+        # The HTTP/1.1 timeouts too (docs/server/timeouts.md), per stream: a body that
+        # stalls or trickles (None: off), an app that starts no response (None: off),
+        # and the client preface, which plays the part of the first request head.
+        self.gap_limit: float | None = config.timeout_request_body or None
+        self.min_rate: float | None = config.min_request_body_rate or None
+        self.rate_grace: float = config.min_request_body_rate_grace
+        self.timeout_app: float | None = config.timeout_app or None
+        self.head_timeout: float = config.timeout_request_head
 
 
 class _CompressionError(h2.exceptions.ProtocolError):
