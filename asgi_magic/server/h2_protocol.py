@@ -455,7 +455,7 @@ class H2Protocol(asyncio.Protocol):
         info = self.info
         assert info is not None
         try:
-            request, expect = request_from_headers(headers, self.limits)
+            request, expect, secure = request_from_headers(headers, self.limits)
         except http11.ProtocolError as exc:
             error_logger.info(
                 "%s - invalid HTTP/2 request: %d %s", info.client_str(), exc.status, exc.reason
@@ -468,7 +468,7 @@ class H2Protocol(asyncio.Protocol):
             error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
             self._answer(stream, 503, "Service Unavailable")
             return
-        cycle = HTTPCycle(http_scope(info, request), request, stream, self.access_log)
+        cycle = HTTPCycle(http_scope(info, request, secure), request, stream, self.access_log)
         # HTTP/2 frames the body itself: a request has one unless HEADERS ended the
         # stream (RFC 9113 §8.1), whatever Content-Length says.
         cycle.body_complete = ended

@@ -230,8 +230,10 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
 
 def request_from_headers(
     headers: Iterable[tuple[bytes, bytes]], limits: H2Limits
-) -> tuple[http11.Request, bool]:
-    """The request head of one stream and whether it asked for ``100-continue``.
+) -> tuple[http11.Request, bool, bool | None]:
+    """The request head of one stream, whether it asked for ``100-continue``, and
+    whether its ``:scheme`` is ``https`` (None without a ``:scheme``: the
+    connection's scheme then).
 
     ``headers`` are the decoded fields of a HEADERS block that h2 has validated
     (pseudo-fields first and once each, lower-case names, no NUL/CR/LF, no
@@ -239,8 +241,9 @@ def request_from_headers(
     with the status to answer on the stream, the same the HTTP/1.1 parser uses:
     400 (malformed), 414 (path longer than ``--limit-request-line``), 431 (more than
     ``--limit-request-fields`` fields), 413 (Content-Length above
-    ``--limit-request-body``), 501 (CONNECT)."""
-    method = path_field = authority = None
+    ``--limit-request-body``), 501 (CONNECT); 400 too for a ``:scheme`` other than
+    ``http`` or ``https``."""
+    method = path_field = authority = scheme = None
     fields: list[tuple[bytes, bytes]] = []
     host = None
     content_lengths: list[bytes] = []
@@ -253,8 +256,8 @@ def request_from_headers(
                 path_field = value
             elif name == b":authority":
                 authority = value
-            # :scheme is not used: the scope's scheme is the connection's (TLS or
-            # not), as for HTTP/1.1; trusted proxies can say otherwise.
+            elif name == b":scheme":
+                scheme = value
             continue
         if name == b"host":
             host = value
@@ -274,6 +277,21 @@ def request_from_headers(
         raise http11.ProtocolError(501, "CONNECT is not supported")
     if method.translate(None, _TCHAR_LOWER.upper() + _TCHAR_LOWER) or not method:
         raise http11.ProtocolError(400, "invalid method")
+    secure = None
+    if scheme is not None:
+        # RFC 9113 §8.3.1: ":scheme" is the scheme of the target URI; it, not the
+        # connection, says http or https, as the scheme of an absolute-form target
+        # does over HTTP/1.1 (RFC 9112 §3.2.2; trusted proxy headers still override
+        # it, server/scope.py). Schemes are case-insensitive (RFC 3986 §3.1). An
+        # origin server serves http and https URIs only: any other is refused on the
+        # stream (§8.1.1: a stream error; the connection goes on).
+        scheme = scheme.lower()
+        if scheme == b"https":
+            secure = True
+        elif scheme == b"http":
+            secure = False
+        else:
+            raise http11.ProtocolError(400, "unsupported :scheme")
     if path_field is None:
         raise http11.ProtocolError(400, "missing :path")  # RFC 9113 §8.3.1
     if len(path_field) > limits.max_path:
@@ -322,7 +340,7 @@ def request_from_headers(
         content_length=content_length,
         chunked=False,
     )
-    return request, expect
+    return request, expect, secure
 
 
 def _fields_of(head: bytes, status: int) -> list[tuple[bytes, bytes]]:
