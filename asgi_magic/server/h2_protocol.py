@@ -35,6 +35,10 @@ response has started; an app that starts no response within ``--timeout-app`` ge
 (and its SETTINGS) has arrived, the connection is closed after
 ``min(--timeout-keep-alive, --timeout-request-head)``.
 
+An extended CONNECT with ``:protocol websocket`` (RFC 8441) runs a WebSocket on its
+stream instead of a cycle: ``h2_websocket`` puts the one ``WebSocketProtocol`` on the
+stream (``H2Stream.ws``); its DATA carries the frames.
+
 Graceful shutdown: GOAWAY (NO_ERROR) naming the last stream we will serve; streams up
 to it finish, later ones are refused, and the connection closes when none is left.
 """
@@ -44,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import h2.events
 import h2.exceptions
@@ -71,6 +75,9 @@ from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.slow_body import BodyClock
 from asgi_magic.server.state import ServerState
+
+if TYPE_CHECKING:
+    from asgi_magic.server.h2_websocket import H2StreamTransport
 
 __all__ = ["H2Protocol", "H2Stream"]
 
@@ -117,6 +124,7 @@ class H2Stream:
         "task_done",
         "trailers",
         "unacked",
+        "ws",
     )
 
     def __init__(self, conn: H2Protocol, stream_id: int, method: bytes) -> None:
@@ -140,6 +148,7 @@ class H2Stream:
         self.stalled_since = 0.0  # when DATA began waiting for a shut window
         self.body_clock: BodyClock | None = None  # slow-body watch, when on and a body comes
         self.app_due = 0.0  # --timeout-app: when a response must have started (0: off)
+        self.ws: H2StreamTransport | None = None  # a WebSocket runs here (RFC 8441)
 
     # --- CycleOwner -------------------------------------------------------------------
 
@@ -232,6 +241,9 @@ class H2Stream:
         if cycle is not None and cycle.response is not _COMPLETE:
             cycle.connection_lost()
         self.flow.connection_lost()
+        ws = self.ws
+        if ws is not None:
+            ws.lost()
 
     def _task_finished(self, task: asyncio.Task[None]) -> None:
         self.task_done = True
@@ -383,6 +395,10 @@ class H2Protocol(asyncio.Protocol):
                 stream.client_ended = True
                 if stream.cycle is not None:
                     stream.cycle.body_end()
+                elif stream.ws is not None:
+                    # RFC 8441 §5: END_STREAM is the WebSocket's TCP FIN: nothing more
+                    # will come; the stream closes (as our socket transports do at EOF).
+                    stream.ws.close()
                 self._forget_if_done(stream)
         elif kind is h2.events.WindowUpdated:
             stream_id = event.stream_id  # type: ignore[attr-defined]
@@ -468,6 +484,10 @@ class H2Protocol(asyncio.Protocol):
             error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
             self._answer(stream, 503, "Service Unavailable")
             return
+        if request.method == b"CONNECT":
+            # Extended CONNECT, checked by request_from_headers (RFC 8441).
+            self._open_websocket(stream, request, info, secure)
+            return
         cycle = HTTPCycle(http_scope(info, request, secure), request, stream, self.access_log)
         # HTTP/2 frames the body itself: a request has one unless HEADERS ended the
         # stream (RFC 9113 §8.1), whatever Content-Length says.
@@ -488,6 +508,24 @@ class H2Protocol(asyncio.Protocol):
         stream.task_done = False
         self.running += 1
         task.add_done_callback(stream._task_finished)
+
+    def _open_websocket(
+        self, stream: H2Stream, request: http11.Request, info: ConnectionInfo, secure: bool | None
+    ) -> None:
+        from asgi_magic.server.h2_websocket import open_websocket
+
+        if stream.client_ended:
+            # RFC 8441 §5: the stream carries the WebSocket; one the client ended with
+            # its HEADERS can carry nothing from it.
+            error_logger.info("%s - WebSocket request ended its stream: 400", info.client_str())
+            self._answer(stream, 400, "WebSocket request without a stream to run on")
+            return
+        protocol = open_websocket(self, stream, request, info, secure)
+        task = protocol.task
+        if task is not None:  # None: the handshake was refused, the stream answered
+            stream.task_done = False
+            self.running += 1
+            task.add_done_callback(stream._task_finished)
 
     def _answer(self, stream: H2Stream, status: int, reason: str) -> None:
         """A response of the server's own (400, 413, 503 …) on ``stream``; no app."""
@@ -515,6 +553,17 @@ class H2Protocol(asyncio.Protocol):
             self._ack(stream_id, size)
             return
         stream.unacked += size
+        ws = stream.ws
+        if ws is not None:
+            # WebSocket frames (RFC 8441 §5). The window goes back at once unless the
+            # WebSocket stopped reading (its app's queue is full, or the client does not
+            # read ours): then the client can send one stream window more, no further.
+            protocol = ws.protocol
+            if data and protocol is not None and not ws.is_closing():
+                protocol.data_received(data)
+            if ws.reading or ws.is_closing():
+                self.acknowledge(stream)
+            return
         cycle = stream.cycle
         if cycle is None or cycle.response is _COMPLETE:
             # Nobody will read it (a server answer, a finished response): give the
@@ -548,11 +597,10 @@ class H2Protocol(asyncio.Protocol):
         cycle = stream.cycle
         # Rapid reset (CVE-2023-44487): streams opened and reset at once cost us an app
         # start each while never counting against the stream limit.
-        if (
-            cycle is not None
-            and cycle.response is not _COMPLETE
-            and self.resets.spend(self.loop.time())
-        ):
+        running = (cycle is not None and cycle.response is not _COMPLETE) or (
+            stream.ws is not None and not stream.task_done
+        )
+        if running and self.resets.spend(self.loop.time()):
             self._calm(f"more than {self.limits.resets} streams reset by the client")
             return
         if stream.unacked:

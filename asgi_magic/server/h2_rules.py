@@ -47,6 +47,7 @@ __all__ = [
     "interim_fields",
     "new_connection",
     "request_from_headers",
+    "response_fields",
 ]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -86,6 +87,7 @@ class H2Limits:
     """The HTTP/2 settings and budgets of one server, read once from ``Config``."""
 
     __slots__ = (
+        "connect_protocol",
         "control_frames",
         "gap_limit",
         "head_timeout",
@@ -123,6 +125,8 @@ class H2Limits:
         self.rate_grace: float = config.min_request_body_rate_grace
         self.timeout_app: float | None = config.timeout_app or None
         self.head_timeout: float = config.timeout_request_head
+        # RFC 8441: WebSocket over HTTP/2 (extended CONNECT), offered unless --ws none.
+        self.connect_protocol: bool = config.ws != "none"
 
 
 class _CompressionError(h2.exceptions.ProtocolError):
@@ -207,6 +211,8 @@ def new_connection(limits: H2Limits) -> h2.connection.H2Connection:
             codes.MAX_FRAME_SIZE: limits.max_frame_size,
             codes.INITIAL_WINDOW_SIZE: limits.initial_window,
             codes.ENABLE_PUSH: 0,  # a server never receives pushes
+            # RFC 8441 §3: we accept extended CONNECT (":protocol websocket").
+            codes.ENABLE_CONNECT_PROTOCOL: int(limits.connect_protocol),
         },
     )
     conn.max_inbound_frame_size = limits.max_frame_size
@@ -237,13 +243,15 @@ def request_from_headers(
 
     ``headers`` are the decoded fields of a HEADERS block that h2 has validated
     (pseudo-fields first and once each, lower-case names, no NUL/CR/LF, no
-    connection-specific fields: RFC 9113 §8.2, §8.3). Raises ``http11.ProtocolError``
+    connection-specific fields: RFC 9113 §8.2, §8.3). A request whose method is
+    ``CONNECT`` is a WebSocket over HTTP/2 (RFC 8441): plain CONNECT and any other
+    ``:protocol`` are refused here. Raises ``http11.ProtocolError``
     with the status to answer on the stream, the same the HTTP/1.1 parser uses:
     400 (malformed), 414 (path longer than ``--limit-request-line``), 431 (more than
     ``--limit-request-fields`` fields), 413 (Content-Length above
     ``--limit-request-body``), 501 (CONNECT); 400 too for a ``:scheme`` other than
     ``http`` or ``https``."""
-    method = path_field = authority = scheme = None
+    method = path_field = authority = scheme = protocol = None
     fields: list[tuple[bytes, bytes]] = []
     host = None
     content_lengths: list[bytes] = []
@@ -258,6 +266,8 @@ def request_from_headers(
                 authority = value
             elif name == b":scheme":
                 scheme = value
+            elif name == b":protocol":
+                protocol = value
             continue
         if name == b"host":
             host = value
@@ -272,9 +282,16 @@ def request_from_headers(
     if method is None:
         raise http11.ProtocolError(400, "missing :method")
     if method == b"CONNECT":
-        # RFC 9113 §8.5: CONNECT asks for a tunnel; an origin server does not offer one
-        # (extended CONNECT, RFC 8441, is not advertised).
-        raise http11.ProtocolError(501, "CONNECT is not supported")
+        # RFC 9113 §8.5: CONNECT asks for a tunnel; an origin server does not offer one.
+        # RFC 8441 §4: an extended CONNECT (":protocol", with :scheme, :path and
+        # :authority, which h2 has checked) asks for a protocol on the stream: only
+        # "websocket" (RFC 8441 §5), and only when SETTINGS_ENABLE_CONNECT_PROTOCOL
+        # said so (§3). The request goes on as a WebSocket handshake.
+        if protocol is None:
+            raise http11.ProtocolError(501, "CONNECT is not supported")
+        # Upgrade tokens are case-insensitive (RFC 9110 §7.8).
+        if not limits.connect_protocol or protocol.lower() != b"websocket":
+            raise http11.ProtocolError(501, "extended CONNECT protocol not supported")
     if method.translate(None, _TCHAR_LOWER.upper() + _TCHAR_LOWER) or not method:
         raise http11.ProtocolError(400, "invalid method")
     secure = None
@@ -343,7 +360,7 @@ def request_from_headers(
     return request, expect, secure
 
 
-def _fields_of(head: bytes, status: int) -> list[tuple[bytes, bytes]]:
+def response_fields(head: bytes, status: int) -> list[tuple[bytes, bytes]]:
     """HTTP/2 fields from an HTTP/1.1 head the writer has built and checked.
 
     The writer joined each field as ``name: value`` with values free of CR and LF, so
@@ -407,7 +424,7 @@ class H2Framer:
             raise http11.ProtocolError(500, f"invalid status code {status!r}")
         head = self._writer.start(status, headers, trailers)
         self._no_content = self._writer.bodiless
-        self._on_head(_fields_of(head, status))
+        self._on_head(response_fields(head, status))
         return b""
 
     @property
@@ -456,7 +473,7 @@ def interim_fields(message: bytes) -> list[tuple[bytes, bytes]]:
     """The HTTP/2 fields of a 1xx interim response that ``http11.informational_response``
     built and checked (``b"HTTP/1.1 103 Early Hints\\r\\nlink: ...\\r\\n\\r\\n"``):
     ``:status`` and the fields, names lower-cased (RFC 9113 §8.1, §8.2.1)."""
-    return _fields_of(message, int(message[9:12]))
+    return response_fields(message, int(message[9:12]))
 
 
 def error_fields(
@@ -476,7 +493,7 @@ def error_fields(
             (b"content-length", b"%d" % len(body)),
         ],
     )
-    return _fields_of(head, status), body
+    return response_fields(head, status), body
 
 
 class RateBudget:

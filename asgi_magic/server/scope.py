@@ -176,10 +176,16 @@ def http_scope(
 
 
 def websocket_scope(
-    info: ConnectionInfo, request: http11.Request, subprotocols: list[str]
+    info: ConnectionInfo,
+    request: http11.Request,
+    subprotocols: list[str],
+    secure: bool | None = None,
 ) -> WebSocketScope:
-    """The ``websocket`` scope for an upgrade request (asgiref www.rst, WebSocket)."""
-    path, raw_path, headers, secure = _target(info, request)
+    """The ``websocket`` scope for an upgrade request (asgiref www.rst, WebSocket).
+    ``secure`` as for ``http_scope`` (HTTP/2, RFC 8441: the request's ``:scheme``)."""
+    path, raw_path, headers, target_secure = _target(info, request)
+    if secure is None:
+        secure = target_secure
     scope: WebSocketScope = {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.4"},

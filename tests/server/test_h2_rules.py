@@ -239,3 +239,36 @@ def test_other_schemes_are_refused(scheme: bytes) -> None:
         request_from_headers(fields, LIMITS)
     assert caught.value.status == 400
     assert caught.value.reason == "unsupported :scheme"
+
+
+EXTENDED_CONNECT = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"https"),
+    (b":path", b"/chat?room=1"),
+    (b":authority", b"example.com"),
+    (b"sec-websocket-version", b"13"),
+]
+
+
+def test_extended_connect_for_websocket() -> None:
+    # RFC 8441 §4: the request goes on (as a WebSocket handshake), with its path.
+    request, _, secure = request_from_headers(EXTENDED_CONNECT, LIMITS)
+    assert request.method == b"CONNECT" and secure is True
+    assert (request.path, request.query) == (b"/chat", b"room=1")
+    assert (b"sec-websocket-version", b"13") in request.headers
+    upper = [(n, b"WebSocket" if n == b":protocol" else v) for n, v in EXTENDED_CONNECT]
+    assert request_from_headers(upper, LIMITS)[0].method == b"CONNECT"
+
+
+def test_extended_connect_refused() -> None:
+    other = [(n, b"webtransport" if n == b":protocol" else v) for n, v in EXTENDED_CONNECT]
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers(other, LIMITS)
+    assert caught.value.status == 501
+    # --ws none: SETTINGS_ENABLE_CONNECT_PROTOCOL is 0, and a client that sends one
+    # anyway (RFC 8441 §3: MUST NOT) is refused.
+    no_ws = H2Limits(Config(app=None, ws="none"))
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers(EXTENDED_CONNECT, no_ws)
+    assert caught.value.status == 501
