@@ -63,6 +63,7 @@ from asgi_magic.server.closing import LingeringClose
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.h2_rules import (
     CONNECTION_WINDOW,
+    BoundedFrameBuffer,
     H2Framer,
     H2Limits,
     RateBudget,
@@ -285,6 +286,10 @@ class H2Protocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
         self._preface_done = False  # the client's preface and first SETTINGS arrived
+        self._block_since = 0.0  # when the header block still open began to arrive
+        buffer = self.h2.incoming_buffer
+        assert isinstance(buffer, BoundedFrameBuffer)
+        self._frame_buffer = buffer
         limits = self.limits
         # The timer's period: half the shortest connection-level wait; a quarter of the
         # body timeout and of the rate grace when those are on (as over HTTP/1.1).
@@ -379,6 +384,11 @@ class H2Protocol(asyncio.Protocol):
             self._handle(event)
             if self.closed:
                 return
+        if self._frame_buffer.header_block_open:
+            if not self._block_since:
+                self._block_since = self.loop.time()
+        elif self._block_since:
+            self._block_since = 0.0
         self._write_out()
 
     # --- events ----------------------------------------------------------------------
@@ -820,6 +830,13 @@ class H2Protocol(asyncio.Protocol):
             return
         now = self.loop.time()
         delay = self._tick
+        since = self._block_since
+        if since and now - since >= self.limits.head_timeout:
+            # A header block is a request head: it gets --timeout-request-head, however
+            # steadily its CONTINUATIONs trickle (the slowloris defence; while it is
+            # open nothing else can come on the connection, RFC 9113 §6.10).
+            self._calm(f"header block not complete after {now - since:.3g} s")
+            return
         if not self.streams:
             limit = self.config.timeout_keep_alive
             if not self._preface_done:

@@ -38,6 +38,7 @@ from asgi_magic import http11
 
 __all__ = [
     "CONNECTION_WINDOW",
+    "BoundedFrameBuffer",
     "PREFACE",
     "RATE_WINDOW",
     "H2Framer",
@@ -146,7 +147,7 @@ class _Decoder(hpack.Decoder):
             raise _CompressionError(f"invalid header block: {exc}") from exc
 
 
-class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
+class BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
     """h2's frame buffer, with a header block bounded in bytes and in frames.
 
     CVE-2024-27316 and kin: a peer that sends HEADERS without END_HEADERS followed by
@@ -160,6 +161,12 @@ class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
         super().__init__(server=True)
         self._max_block = max_block
         self._block_size = 0
+
+    @property
+    def header_block_open(self) -> bool:
+        """A HEADERS frame came without END_HEADERS: its CONTINUATIONs are due (and no
+        other frame may come on the connection until they end, RFC 9113 §6.10)."""
+        return bool(self._headers_buffer)
 
     def __next__(self) -> Frame:
         head = self._data[:9]
@@ -222,7 +229,7 @@ def new_connection(limits: H2Limits) -> h2.connection.H2Connection:
     conn.decoder = _Decoder()
     conn.decoder.max_header_list_size = limits.header_list_size
     conn.decoder.max_allowed_table_size = conn.local_settings.header_table_size
-    conn.incoming_buffer = _BoundedFrameBuffer(limits.header_list_size)
+    conn.incoming_buffer = BoundedFrameBuffer(limits.header_list_size)
     conn.incoming_buffer.max_frame_size = limits.max_frame_size
     return conn
 

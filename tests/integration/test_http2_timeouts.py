@@ -22,6 +22,7 @@ import h2.exceptions
 import h2.settings
 import httpx
 import pytest
+from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 from tests.support.h2_client import H2Client, goaway
 from tests.support.live_server import run_server
@@ -297,3 +298,45 @@ def test_a_connection_with_its_preface_keeps_the_keep_alive_timeout() -> None:
         events = client.until(h2.events.ConnectionTerminated, limit=5)
         event = goaway(events)
         assert event is not None and event.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_a_trickled_header_block_gets_goaway() -> None:
+    # A HEADERS frame without END_HEADERS, then one small CONTINUATION at a time, while
+    # another stream keeps the connection busy (so the idle timeout cannot end it).
+    with (
+        run_server(
+            echo_app, timeout_request_head=0.8, timeout_keep_alive=30, timeout_request_body=0
+        ) as url,
+        H2Client(url) as client,
+    ):
+        # An upload that never ends, to an app that waits for it: stream 1 stays open.
+        client.request("POST", "/", body=b"x", end_stream=False)
+        client.read_once(0.3)  # the server's SETTINGS, acknowledged now, not mid-block
+        block = client.conn.encoder.encode(
+            [
+                (b":method", b"GET"),
+                (b":scheme", b"http"),
+                (b":authority", client.authority),
+                (b":path", b"/"),
+                (b"x-long", b"v" * 200),
+            ]
+        )
+        client.send_raw(HeadersFrame(3, block[:10]).serialize())
+        client.sock.settimeout(0.2)
+        start = time.monotonic()
+        event = None
+        for offset in range(10, len(block) - 1):
+            try:
+                client.sock.sendall(ContinuationFrame(3, block[offset : offset + 1]).serialize())
+                data = client.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            # Nothing may be sent back mid-block: read without h2's replies.
+            event = goaway(client.conn.receive_data(data))
+            if event is not None or not data:
+                break
+        assert event is not None, "the trickle was never cut"
+        assert event.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        assert time.monotonic() - start < 3
