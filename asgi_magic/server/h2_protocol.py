@@ -785,8 +785,9 @@ class H2Protocol(asyncio.Protocol):
         self._close_transport()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: GOAWAY NO_ERROR; in-flight streams finish, new ones are
-        refused, and the connection closes once the last stream is done.
+        """Graceful shutdown: GOAWAY NO_ERROR; in-flight streams finish (those waiting
+        in ``receive()`` are told ``http.disconnect``), new ones are refused, and the
+        connection closes once the last stream is done.
 
         The GOAWAY is written here, not through h2's ``close_connection`` (which would
         close h2's state machine at once and end the streams still running); the final
@@ -802,6 +803,13 @@ class H2Protocol(asyncio.Protocol):
         if transport is not None:
             frame = GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR)
             transport.write(frame.serialize())
+        # As over HTTP/1.1: a long response (SSE, long-poll) whose app waits in
+        # receive() is told http.disconnect now, and a stream it leaves open is ended
+        # cleanly (END_STREAM), instead of running to the graceful deadline.
+        for stream in list(self.streams.values()):
+            cycle = stream.cycle
+            if cycle is not None and cycle.response is not _COMPLETE:
+                cycle.drain_notice()
 
     # --- timer ------------------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ import h2.exceptions
 import h2.settings
 import httpx
 import pytest
-from hyperframe.frame import ContinuationFrame, HeadersFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame
 
+from asgi_magic.config import Config
+from asgi_magic.server import Server
 from tests.support.h2_client import H2Client, goaway
 from tests.support.live_server import run_server
 
@@ -340,3 +342,53 @@ def test_a_trickled_header_block_gets_goaway() -> None:
         assert event is not None, "the trickle was never cut"
         assert event.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
         assert time.monotonic() - start < 3
+
+
+def _frames(raw: bytes) -> list[Frame]:
+    frames = []
+    while len(raw) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(raw[:9]))
+        if len(raw) < 9 + length:
+            break
+        frame.parse_body(memoryview(raw[9 : 9 + length]))
+        frames.append(frame)
+        raw = raw[9 + length :]
+    return frames
+
+
+def test_graceful_shutdown_ends_an_sse_stream_at_once() -> None:
+    # As over HTTP/1.1 (docs/server/timeouts.md, Graceful shutdown): a long response
+    # whose app waits in receive() learns of the shutdown at once, and the stream ends
+    # cleanly (END_STREAM), long before --timeout-graceful-shutdown.
+    from tests.integration.apps.streams import app
+
+    server = Server(
+        Config(app=app, port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=20)
+    )
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    with H2Client(f"http://{host}:{port}") as client:
+        stream_id = client.request("GET", "/events")
+        client.until(h2.events.DataReceived, stream_id)
+        # Our h2 client (like httpx's) stops at the GOAWAY: read the frames raw.
+        server.should_exit = True
+        stopped = time.monotonic()
+        raw = b""
+        client.sock.settimeout(10)
+        while data := client.sock.recv(65536):
+            raw += data
+        ended = time.monotonic() - stopped
+    frames = _frames(raw)
+    assert any(isinstance(f, GoAwayFrame) for f in frames)
+    assert any(
+        isinstance(f, DataFrame) and f.stream_id == stream_id and "END_STREAM" in f.flags
+        for f in frames
+    ), frames
+    assert ended < 3
+    thread.join(10)
+    assert not thread.is_alive()
