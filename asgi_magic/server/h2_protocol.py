@@ -72,6 +72,7 @@ from asgi_magic.server.h2_rules import (
     new_connection,
     request_from_headers,
 )
+from asgi_magic.server.health import HealthApp
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.scope import ConnectionInfo, http_scope
 from asgi_magic.server.slow_body import BodyClock
@@ -286,6 +287,10 @@ class H2Protocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
         self._preface_done = False  # the client's preface and first SETTINGS arrived
+        # --health-path: answered by the server, never by the app (as over HTTP/1.1).
+        self._health_path: bytes | None = (
+            config.health_path.encode("utf-8") if config.health_path else None
+        )
         self._block_since = 0.0  # when the header block still open began to arrive
         buffer = self.h2.incoming_buffer
         assert isinstance(buffer, BoundedFrameBuffer)
@@ -512,8 +517,11 @@ class H2Protocol(asyncio.Protocol):
             )
         if limits.timeout_app is not None:
             self._arm_app_timeout(stream, limits.timeout_app)
+        app = self.app
+        if request.path == self._health_path and (method == b"GET" or method == b"HEAD"):
+            app = HealthApp(self.server_state)
         tasks = self.server_state.tasks
-        task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
+        task = cycle.task = self.loop.create_task(cycle.run_asgi(app, tasks))
         tasks.add(task)
         stream.task_done = False
         self.running += 1
