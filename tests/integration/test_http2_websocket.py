@@ -23,8 +23,11 @@ from asgi_magic.websocket import (
     BytesMessage,
     CloseReceived,
     Connection,
+    PerMessageDeflate,
     Role,
     TextMessage,
+    parse_deflate_response,
+    parse_extensions,
 )
 from tests.support.h2_client import H2Client
 from tests.support.live_server import run_server
@@ -437,3 +440,40 @@ def test_client_ends_during_the_handshake() -> None:
         assert done.wait(5)
         assert outcome == ["disconnected"]
         assert WSOverH2(client).handshake() == 200  # the connection goes on
+
+
+def test_permessage_deflate_and_the_access_log(caplog: pytest.LogCaptureFixture) -> None:
+    # RFC 7692 is negotiated as over HTTP/1.1; the access log says what the client got.
+    with (
+        caplog.at_level("INFO", logger="asgi_magic.access"),
+        run_server(ws_app, log_level="info", access_log=True) as url,
+        H2Client(url) as client,
+    ):
+        _connect_enabled(client)
+        fields = [
+            (b"sec-websocket-version", b"13"),
+            (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
+        ]
+        ws = WSOverH2(client, "/", fields)
+        assert ws.handshake() == 200
+        answer = ws.headers[b"sec-websocket-extensions"]
+        params = parse_deflate_response(parse_extensions([answer]))
+        assert params is not None
+        ws.ws = Connection(Role.CLIENT, deflate=PerMessageDeflate(params, is_server=False))
+        text = "compress me " * 1000
+        frame = ws.ws.send_text(text)
+        assert len(frame) < 1000  # it was compressed
+        ws.send(frame)
+        assert ws.message() == TextMessage(text)
+        ws.send(ws.ws.send_close(1000))
+        ws.read(lambda: ws.ended)
+        assert ws.ended
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            "HTTP/2" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "asgi_magic.access"]
+    # A WebSocket logs as its HTTP/1.1 twin does ("GET", the scope has no method), with
+    # the status the client saw: 200 over HTTP/2, not 101.
+    assert any('"GET / HTTP/2" 200' in line for line in lines), lines
