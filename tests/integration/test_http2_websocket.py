@@ -7,8 +7,10 @@ on a cleartext prior-knowledge connection, then speaks WebSocket frames in DATA.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import h2.errors
@@ -477,3 +479,28 @@ def test_permessage_deflate_and_the_access_log(caplog: pytest.LogCaptureFixture)
     # A WebSocket logs as its HTTP/1.1 twin does ("GET", the scope has no method), with
     # the status the client saw: 200 over HTTP/2, not 101.
     assert any('"GET / HTTP/2" 200' in line for line in lines), lines
+
+
+def test_over_tls_with_alpn(tmp_path: Path) -> None:
+    # The way browsers do it: TLS, ALPN h2, then the extended CONNECT; the scope says wss.
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    key_file, cert_file, ca_file = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "ca.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    tls = ssl.create_default_context(cafile=str(ca_file))
+    tls.set_alpn_protocols(["h2"])
+    with (
+        run_server(ws_app, ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url,
+        H2Client(url, tls=tls) as client,
+    ):
+        assert isinstance(client.sock, ssl.SSLSocket)
+        assert client.sock.selected_alpn_protocol() == "h2"
+        assert _connect_enabled(client) == 1
+        ws = WSOverH2(client, "/scope", scheme=b"https")
+        assert ws.handshake() == 200
+        assert ws.message() == TextMessage("2 wss /scope ")
+        ws.send(ws.ws.send_text("over tls"))
+        assert ws.message() == TextMessage("over tls")
