@@ -839,14 +839,15 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "timeout_keep_alive",
         TIMEOUTS,
-        "close idle keep-alive connections after this many seconds",
+        "close idle keep-alive connections after this many seconds (HTTP/1.1 and HTTP/2)",
         "float",
         minimum=0,
     ),
     _s(
         "timeout_request_head",
         TIMEOUTS,
-        "answer 408 when a request head takes longer than this many seconds",
+        "answer 408 when a request head takes longer than this many seconds (HTTP/2: the "
+        "client preface)",
         "float",
         minimum=0,
     ),
@@ -862,7 +863,7 @@ SETTINGS: tuple[Setting, ...] = (
         "timeout_request_body",
         TIMEOUTS,
         "answer 408 when a request body sends nothing for this many seconds while the app "
-        "waits for it (0: off)",
+        "waits for it (0: off; HTTP/1.1 and, per stream, HTTP/2)",
         "float",
         minimum=0,
         nullable=True,
@@ -871,7 +872,7 @@ SETTINGS: tuple[Setting, ...] = (
         "min_request_body_rate",
         TIMEOUTS,
         "answer 408 when a request body arrives slower than this many bytes per second of "
-        "waiting (default: off)",
+        "waiting (default: off; HTTP/1.1 and, per stream, HTTP/2)",
         "float",
         minimum=0,
         nullable=True,
@@ -888,7 +889,7 @@ SETTINGS: tuple[Setting, ...] = (
         "timeout_app",
         TIMEOUTS,
         "answer 503 and cancel the request when the app has not started a response after "
-        "this many seconds (default: off)",
+        "this many seconds (default: off; HTTP/1.1 and, per stream, HTTP/2)",
         "float",
         minimum=0,
         nullable=True,

@@ -27,6 +27,18 @@ header block (``h2_rules``), the decoded header list (HPACK), a stream whose win
 stays shut (reset after ``--http2-window-timeout``) and an idle connection
 (``--timeout-keep-alive``).
 
+The HTTP/1.1 timeouts hold per stream (``_on_timer``, ``slow_body.BodyClock``): a body
+that stalls or trickles while the app waits for it (``--timeout-request-body``,
+``--min-request-body-rate``) gets 408 on its stream, or RST_STREAM CANCEL once its
+response has started; an app that starts no response within ``--timeout-app`` gets
+503 on its stream and is cancelled. Other streams go on. Until the client's preface
+(and its SETTINGS) has arrived, the connection is closed after
+``min(--timeout-keep-alive, --timeout-request-head)``.
+
+An extended CONNECT with ``:protocol websocket`` (RFC 8441) runs a WebSocket on its
+stream instead of a cycle: ``h2_websocket`` puts the one ``WebSocketProtocol`` on the
+stream (``H2Stream.ws``); its DATA carries the frames.
+
 Graceful shutdown: GOAWAY (NO_ERROR) naming the last stream we will serve; streams up
 to it finish, later ones are refused, and the connection closes when none is left.
 """
@@ -36,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import h2.events
 import h2.exceptions
@@ -51,6 +63,7 @@ from asgi_magic.server.closing import LingeringClose
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.h2_rules import (
     CONNECTION_WINDOW,
+    BoundedFrameBuffer,
     H2Framer,
     H2Limits,
     RateBudget,
@@ -59,9 +72,14 @@ from asgi_magic.server.h2_rules import (
     new_connection,
     request_from_headers,
 )
+from asgi_magic.server.health import HealthApp
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.scope import ConnectionInfo, http_scope
+from asgi_magic.server.slow_body import BodyClock
 from asgi_magic.server.state import ServerState
+
+if TYPE_CHECKING:
+    from asgi_magic.server.h2_websocket import H2StreamTransport
 
 __all__ = ["H2Protocol", "H2Stream"]
 
@@ -89,6 +107,8 @@ class H2Stream:
     """One request stream: the ``CycleOwner`` of its ``HTTPCycle``."""
 
     __slots__ = (
+        "app_due",
+        "body_clock",
         "client_ended",
         "conn",
         "continue_due",
@@ -106,6 +126,7 @@ class H2Stream:
         "task_done",
         "trailers",
         "unacked",
+        "ws",
     )
 
     def __init__(self, conn: H2Protocol, stream_id: int, method: bytes) -> None:
@@ -127,6 +148,9 @@ class H2Stream:
         self.unacked = 0  # received DATA bytes not yet handed back as window
         self.received = 0  # request body bytes (--limit-request-body)
         self.stalled_since = 0.0  # when DATA began waiting for a shut window
+        self.body_clock: BodyClock | None = None  # slow-body watch, when on and a body comes
+        self.app_due = 0.0  # --timeout-app: when a response must have started (0: off)
+        self.ws: H2StreamTransport | None = None  # a WebSocket runs here (RFC 8441)
 
     # --- CycleOwner -------------------------------------------------------------------
 
@@ -219,6 +243,9 @@ class H2Stream:
         if cycle is not None and cycle.response is not _COMPLETE:
             cycle.connection_lost()
         self.flow.connection_lost()
+        ws = self.ws
+        if ws is not None:
+            ws.lost()
 
     def _task_finished(self, task: asyncio.Task[None]) -> None:
         self.task_done = True
@@ -259,6 +286,24 @@ class H2Protocol(asyncio.Protocol):
         self._lingering: LingeringClose | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._preface_done = False  # the client's preface and first SETTINGS arrived
+        # --health-path: answered by the server, never by the app (as over HTTP/1.1).
+        self._health_path: bytes | None = (
+            config.health_path.encode("utf-8") if config.health_path else None
+        )
+        self._block_since = 0.0  # when the header block still open began to arrive
+        buffer = self.h2.incoming_buffer
+        assert isinstance(buffer, BoundedFrameBuffer)
+        self._frame_buffer = buffer
+        limits = self.limits
+        # The timer's period: half the shortest connection-level wait; a quarter of the
+        # body timeout and of the rate grace when those are on (as over HTTP/1.1).
+        tick = min(config.timeout_keep_alive, limits.window_timeout, limits.head_timeout) / 2
+        if limits.gap_limit is not None:
+            tick = min(tick, limits.gap_limit / 4)
+        if limits.min_rate is not None:
+            tick = min(tick, limits.rate_grace / 4)
+        self._tick = max(tick, 0.05)
 
     # --- taking over a transport ----------------------------------------------------
 
@@ -344,6 +389,11 @@ class H2Protocol(asyncio.Protocol):
             self._handle(event)
             if self.closed:
                 return
+        if self._frame_buffer.header_block_open:
+            if not self._block_since:
+                self._block_since = self.loop.time()
+        elif self._block_since:
+            self._block_since = 0.0
         self._write_out()
 
     # --- events ----------------------------------------------------------------------
@@ -360,6 +410,10 @@ class H2Protocol(asyncio.Protocol):
                 stream.client_ended = True
                 if stream.cycle is not None:
                     stream.cycle.body_end()
+                elif stream.ws is not None:
+                    # RFC 8441 §5: END_STREAM is the WebSocket's TCP FIN: nothing more
+                    # will come; the stream closes (as our socket transports do at EOF).
+                    stream.ws.close()
                 self._forget_if_done(stream)
         elif kind is h2.events.WindowUpdated:
             stream_id = event.stream_id  # type: ignore[attr-defined]
@@ -372,6 +426,8 @@ class H2Protocol(asyncio.Protocol):
         elif kind is h2.events.StreamReset:
             self._on_reset(event)  # type: ignore[arg-type]
         elif kind is h2.events.RemoteSettingsChanged:
+            # RFC 9113 §3.4: the client preface ends with a SETTINGS frame.
+            self._preface_done = True
             self._spend_control("SETTINGS")
             if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:  # type: ignore[attr-defined]
                 self._flush_all()
@@ -430,7 +486,7 @@ class H2Protocol(asyncio.Protocol):
         info = self.info
         assert info is not None
         try:
-            request, expect = request_from_headers(headers, self.limits)
+            request, expect, secure = request_from_headers(headers, self.limits)
         except http11.ProtocolError as exc:
             error_logger.info(
                 "%s - invalid HTTP/2 request: %d %s", info.client_str(), exc.status, exc.reason
@@ -443,19 +499,51 @@ class H2Protocol(asyncio.Protocol):
             error_logger.warning("Exceeded concurrency limit (%d): 503", limit)
             self._answer(stream, 503, "Service Unavailable")
             return
-        cycle = HTTPCycle(http_scope(info, request), request, stream, self.access_log)
+        if request.method == b"CONNECT":
+            # Extended CONNECT, checked by request_from_headers (RFC 8441).
+            self._open_websocket(stream, request, info, secure)
+            return
+        cycle = HTTPCycle(http_scope(info, request, secure), request, stream, self.access_log)
         # HTTP/2 frames the body itself: a request has one unless HEADERS ended the
         # stream (RFC 9113 §8.1), whatever Content-Length says.
         cycle.body_complete = ended
         stream.continue_due = expect and not ended
         stream.cycle = cycle
         self._idle_since = 0.0
+        limits = self.limits
+        if not ended and (limits.gap_limit is not None or limits.min_rate is not None):
+            stream.body_clock = BodyClock(
+                limits.gap_limit, limits.min_rate, limits.rate_grace, self.loop.time()
+            )
+        if limits.timeout_app is not None:
+            self._arm_app_timeout(stream, limits.timeout_app)
+        app = self.app
+        if request.path == self._health_path and (method == b"GET" or method == b"HEAD"):
+            app = HealthApp(self.server_state)
         tasks = self.server_state.tasks
-        task = cycle.task = self.loop.create_task(cycle.run_asgi(self.app, tasks))
+        task = cycle.task = self.loop.create_task(cycle.run_asgi(app, tasks))
         tasks.add(task)
         stream.task_done = False
         self.running += 1
         task.add_done_callback(stream._task_finished)
+
+    def _open_websocket(
+        self, stream: H2Stream, request: http11.Request, info: ConnectionInfo, secure: bool | None
+    ) -> None:
+        from asgi_magic.server.h2_websocket import open_websocket
+
+        if stream.client_ended:
+            # RFC 8441 §5: the stream carries the WebSocket; one the client ended with
+            # its HEADERS can carry nothing from it.
+            error_logger.info("%s - WebSocket request ended its stream: 400", info.client_str())
+            self._answer(stream, 400, "WebSocket request without a stream to run on")
+            return
+        protocol = open_websocket(self, stream, request, info, secure)
+        task = protocol.task
+        if task is not None:  # None: the handshake was refused, the stream answered
+            stream.task_done = False
+            self.running += 1
+            task.add_done_callback(stream._task_finished)
 
     def _answer(self, stream: H2Stream, status: int, reason: str) -> None:
         """A response of the server's own (400, 413, 503 …) on ``stream``; no app."""
@@ -483,6 +571,17 @@ class H2Protocol(asyncio.Protocol):
             self._ack(stream_id, size)
             return
         stream.unacked += size
+        ws = stream.ws
+        if ws is not None:
+            # WebSocket frames (RFC 8441 §5). The window goes back at once unless the
+            # WebSocket stopped reading (its app's queue is full, or the client does not
+            # read ours): then the client can send one stream window more, no further.
+            protocol = ws.protocol
+            if data and protocol is not None and not ws.is_closing():
+                protocol.data_received(data)
+            if ws.reading or ws.is_closing():
+                self.acknowledge(stream)
+            return
         cycle = stream.cycle
         if cycle is None or cycle.response is _COMPLETE:
             # Nobody will read it (a server answer, a finished response): give the
@@ -493,16 +592,21 @@ class H2Protocol(asyncio.Protocol):
         max_body = self.limits.max_body
         if max_body is not None and stream.received > max_body:
             error_logger.info("%s - request body too large: 413", self._client_str())
-            # As over HTTP/1.1: the app sees a disconnect (its send()s raise), the client
-            # a 413 if no response had started, else the stream ends with an error.
-            cycle.connection_lost()
-            if cycle.response is _NOT_STARTED:
-                self._answer(stream, 413, "Content Too Large")
-            else:
-                self.reset_stream(stream, ErrorCodes.CANCEL)
+            self._fail_stream(stream, cycle, 413, "Content Too Large")
             return
         if data:
             cycle.body_data(data)
+
+    def _fail_stream(self, stream: H2Stream, cycle: HTTPCycle, status: int, reason: str) -> None:
+        """End a request the client got wrong (a body too large, too slow). As over
+        HTTP/1.1, the app sees a disconnect (its ``send()`` raises); the client gets
+        ``status`` on the stream if no response had started, else the stream ends with
+        RST_STREAM CANCEL (RFC 9113 §5.4.2: a stream error; the connection goes on)."""
+        cycle.connection_lost()
+        if cycle.response is _NOT_STARTED:
+            self._answer(stream, status, reason)
+        else:
+            self.reset_stream(stream, ErrorCodes.CANCEL)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         stream = self.streams.get(event.stream_id or 0)
@@ -511,11 +615,10 @@ class H2Protocol(asyncio.Protocol):
         cycle = stream.cycle
         # Rapid reset (CVE-2023-44487): streams opened and reset at once cost us an app
         # start each while never counting against the stream limit.
-        if (
-            cycle is not None
-            and cycle.response is not _COMPLETE
-            and self.resets.spend(self.loop.time())
-        ):
+        running = (cycle is not None and cycle.response is not _COMPLETE) or (
+            stream.ws is not None and not stream.task_done
+        )
+        if running and self.resets.spend(self.loop.time()):
             self._calm(f"more than {self.limits.resets} streams reset by the client")
             return
         if stream.unacked:
@@ -690,8 +793,9 @@ class H2Protocol(asyncio.Protocol):
         self._close_transport()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: GOAWAY NO_ERROR; in-flight streams finish, new ones are
-        refused, and the connection closes once the last stream is done.
+        """Graceful shutdown: GOAWAY NO_ERROR; in-flight streams finish (those waiting
+        in ``receive()`` are told ``http.disconnect``), new ones are refused, and the
+        connection closes once the last stream is done.
 
         The GOAWAY is written here, not through h2's ``close_connection`` (which would
         close h2's state machine at once and end the streams still running); the final
@@ -707,12 +811,28 @@ class H2Protocol(asyncio.Protocol):
         if transport is not None:
             frame = GoAwayFrame(stream_id=0, last_stream_id=last, error_code=ErrorCodes.NO_ERROR)
             transport.write(frame.serialize())
+        # As over HTTP/1.1: a long response (SSE, long-poll) whose app waits in
+        # receive() is told http.disconnect now, and a stream it leaves open is ended
+        # cleanly (END_STREAM), instead of running to the graceful deadline.
+        for stream in list(self.streams.values()):
+            cycle = stream.cycle
+            if cycle is not None and cycle.response is not _COMPLETE:
+                cycle.drain_notice()
 
     # --- timer ------------------------------------------------------------------------------
 
-    def _arm_timer(self) -> None:
-        delay = min(self.config.timeout_keep_alive, self.limits.window_timeout) / 2
-        self._timer = self.loop.call_later(max(delay, 0.05), self._on_timer)
+    def _arm_timer(self, delay: float | None = None) -> None:
+        self._timer = self.loop.call_later(
+            self._tick if delay is None else max(delay, 0.01), self._on_timer
+        )
+
+    def _arm_app_timeout(self, stream: H2Stream, timeout: float) -> None:
+        # The one timer must look at the stream's deadline at the latest.
+        due = stream.app_due = self.loop.time() + timeout
+        timer = self._timer
+        if timer is not None and timer.when() > due:
+            timer.cancel()
+            self._timer = self.loop.call_at(due, self._on_timer)
 
     def _cancel_timer(self) -> None:
         timer = self._timer
@@ -725,9 +845,26 @@ class H2Protocol(asyncio.Protocol):
         if self.closed:
             return
         now = self.loop.time()
+        delay = self._tick
+        since = self._block_since
+        if since and now - since >= self.limits.head_timeout:
+            # A header block is a request head: it gets --timeout-request-head, however
+            # steadily its CONTINUATIONs trickle (the slowloris defence; while it is
+            # open nothing else can come on the connection, RFC 9113 §6.10).
+            self._calm(f"header block not complete after {now - since:.3g} s")
+            return
         if not self.streams:
-            if self._idle_since and now - self._idle_since >= self.config.timeout_keep_alive:
-                error_logger.debug("%s - HTTP/2 idle timeout", self._client_str())
+            limit = self.config.timeout_keep_alive
+            if not self._preface_done:
+                # The preface is the first request head of an HTTP/2 connection: it
+                # gets no longer than one (the slowloris defence, before any stream).
+                limit = min(limit, self.limits.head_timeout)
+            if self._idle_since and now - self._idle_since >= limit:
+                error_logger.debug(
+                    "%s - HTTP/2 %s timeout",
+                    self._client_str(),
+                    "idle" if self._preface_done else "preface",
+                )
                 self.close(ErrorCodes.NO_ERROR)
                 return
         else:
@@ -744,7 +881,52 @@ class H2Protocol(asyncio.Protocol):
                         limit,
                     )
                     self.reset_stream(stream, ErrorCodes.CANCEL)
-        self._arm_timer()
+                    continue
+                cycle = stream.cycle
+                if cycle is None or stream.reset or cycle.response is _COMPLETE:
+                    continue
+                due = stream.app_due
+                if due and cycle.response is _NOT_STARTED:
+                    if now >= due:
+                        self._app_timed_out(stream, cycle)
+                        continue
+                    delay = min(delay, due - now)
+                clock = stream.body_clock
+                if clock is not None and not (stream.client_ended or cycle.peer_gone):
+                    why = clock.look(now, cycle.received, self._client_may_send(stream, cycle))
+                    if why is not None:
+                        error_logger.info(
+                            "%s - stream %d: %s: 408", self._client_str(), stream.stream_id, why
+                        )
+                        self._fail_stream(stream, cycle, 408, "Request Timeout")
+        if not self.closed:
+            self._arm_timer(delay)
+
+    def _client_may_send(self, stream: H2Stream, cycle: HTTPCycle) -> bool:
+        """The app waits in ``receive()`` for body bytes the client is free to send: the
+        connection is being read and the flow-control windows (the stream's and the
+        connection's, RFC 9113 §5.2) are open. A window that other streams' unread
+        bodies have shut is not this client's stall."""
+        if not cycle.awaiting_body or self.flow.read_paused:
+            return False
+        try:
+            return self.h2.remote_flow_control_window(stream.stream_id) > 0
+        except h2.exceptions.ProtocolError:
+            return False  # the stream is closed for h2: nothing more can come
+
+    def _app_timed_out(self, stream: H2Stream, cycle: HTTPCycle) -> None:
+        error_logger.warning(
+            "%s - stream %d: app did not start a response within %g s: 503, request cancelled",
+            self._client_str(),
+            stream.stream_id,
+            self.limits.timeout_app,
+        )
+        # As over HTTP/1.1: the access log says 503 (what the client got); over HTTP/2
+        # only this stream ends, the connection goes on.
+        cycle.send_error(503, "Service Unavailable")
+        task = cycle.task
+        if task is not None:
+            task.cancel()
 
     def _client_str(self) -> str:
         return self.info.client_str() if self.info is not None else "-"

@@ -38,6 +38,7 @@ from asgi_magic import http11
 
 __all__ = [
     "CONNECTION_WINDOW",
+    "BoundedFrameBuffer",
     "PREFACE",
     "RATE_WINDOW",
     "H2Framer",
@@ -47,6 +48,7 @@ __all__ = [
     "interim_fields",
     "new_connection",
     "request_from_headers",
+    "response_fields",
 ]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -86,7 +88,10 @@ class H2Limits:
     """The HTTP/2 settings and budgets of one server, read once from ``Config``."""
 
     __slots__ = (
+        "connect_protocol",
         "control_frames",
+        "gap_limit",
+        "head_timeout",
         "header_list_size",
         "initial_window",
         "max_body",
@@ -94,7 +99,10 @@ class H2Limits:
         "max_frame_size",
         "max_path",
         "max_streams",
+        "min_rate",
+        "rate_grace",
         "resets",
+        "timeout_app",
         "window_timeout",
     )
 
@@ -110,6 +118,16 @@ class H2Limits:
         self.max_path: int = config.limit_request_line
         self.max_fields: int = config.limit_request_fields
         self.max_body: int | None = config.limit_request_body
+        # The HTTP/1.1 timeouts too (docs/server/timeouts.md), per stream: a body that
+        # stalls or trickles (None: off), an app that starts no response (None: off),
+        # and the client preface, which plays the part of the first request head.
+        self.gap_limit: float | None = config.timeout_request_body or None
+        self.min_rate: float | None = config.min_request_body_rate or None
+        self.rate_grace: float = config.min_request_body_rate_grace
+        self.timeout_app: float | None = config.timeout_app or None
+        self.head_timeout: float = config.timeout_request_head
+        # RFC 8441: WebSocket over HTTP/2 (extended CONNECT), offered unless --ws none.
+        self.connect_protocol: bool = config.ws != "none"
 
 
 class _CompressionError(h2.exceptions.ProtocolError):
@@ -129,7 +147,7 @@ class _Decoder(hpack.Decoder):
             raise _CompressionError(f"invalid header block: {exc}") from exc
 
 
-class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
+class BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
     """h2's frame buffer, with a header block bounded in bytes and in frames.
 
     CVE-2024-27316 and kin: a peer that sends HEADERS without END_HEADERS followed by
@@ -143,6 +161,12 @@ class _BoundedFrameBuffer(h2.frame_buffer.FrameBuffer):
         super().__init__(server=True)
         self._max_block = max_block
         self._block_size = 0
+
+    @property
+    def header_block_open(self) -> bool:
+        """A HEADERS frame came without END_HEADERS: its CONTINUATIONs are due (and no
+        other frame may come on the connection until they end, RFC 9113 §6.10)."""
+        return bool(self._headers_buffer)
 
     def __next__(self) -> Frame:
         head = self._data[:9]
@@ -194,6 +218,8 @@ def new_connection(limits: H2Limits) -> h2.connection.H2Connection:
             codes.MAX_FRAME_SIZE: limits.max_frame_size,
             codes.INITIAL_WINDOW_SIZE: limits.initial_window,
             codes.ENABLE_PUSH: 0,  # a server never receives pushes
+            # RFC 8441 §3: we accept extended CONNECT (":protocol websocket").
+            codes.ENABLE_CONNECT_PROTOCOL: int(limits.connect_protocol),
         },
     )
     conn.max_inbound_frame_size = limits.max_frame_size
@@ -203,7 +229,7 @@ def new_connection(limits: H2Limits) -> h2.connection.H2Connection:
     conn.decoder = _Decoder()
     conn.decoder.max_header_list_size = limits.header_list_size
     conn.decoder.max_allowed_table_size = conn.local_settings.header_table_size
-    conn.incoming_buffer = _BoundedFrameBuffer(limits.header_list_size)
+    conn.incoming_buffer = BoundedFrameBuffer(limits.header_list_size)
     conn.incoming_buffer.max_frame_size = limits.max_frame_size
     return conn
 
@@ -217,17 +243,22 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
 
 def request_from_headers(
     headers: Iterable[tuple[bytes, bytes]], limits: H2Limits
-) -> tuple[http11.Request, bool]:
-    """The request head of one stream and whether it asked for ``100-continue``.
+) -> tuple[http11.Request, bool, bool | None]:
+    """The request head of one stream, whether it asked for ``100-continue``, and
+    whether its ``:scheme`` is ``https`` (None without a ``:scheme``: the
+    connection's scheme then).
 
     ``headers`` are the decoded fields of a HEADERS block that h2 has validated
     (pseudo-fields first and once each, lower-case names, no NUL/CR/LF, no
-    connection-specific fields: RFC 9113 §8.2, §8.3). Raises ``http11.ProtocolError``
+    connection-specific fields: RFC 9113 §8.2, §8.3). A request whose method is
+    ``CONNECT`` is a WebSocket over HTTP/2 (RFC 8441): plain CONNECT and any other
+    ``:protocol`` are refused here. Raises ``http11.ProtocolError``
     with the status to answer on the stream, the same the HTTP/1.1 parser uses:
     400 (malformed), 414 (path longer than ``--limit-request-line``), 431 (more than
     ``--limit-request-fields`` fields), 413 (Content-Length above
-    ``--limit-request-body``), 501 (CONNECT)."""
-    method = path_field = authority = None
+    ``--limit-request-body``), 501 (CONNECT); 400 too for a ``:scheme`` other than
+    ``http`` or ``https``."""
+    method = path_field = authority = scheme = protocol = None
     fields: list[tuple[bytes, bytes]] = []
     host = None
     content_lengths: list[bytes] = []
@@ -240,8 +271,10 @@ def request_from_headers(
                 path_field = value
             elif name == b":authority":
                 authority = value
-            # :scheme is not used: the scope's scheme is the connection's (TLS or
-            # not), as for HTTP/1.1; trusted proxies can say otherwise.
+            elif name == b":scheme":
+                scheme = value
+            elif name == b":protocol":
+                protocol = value
             continue
         if name == b"host":
             host = value
@@ -256,11 +289,33 @@ def request_from_headers(
     if method is None:
         raise http11.ProtocolError(400, "missing :method")
     if method == b"CONNECT":
-        # RFC 9113 §8.5: CONNECT asks for a tunnel; an origin server does not offer one
-        # (extended CONNECT, RFC 8441, is not advertised).
-        raise http11.ProtocolError(501, "CONNECT is not supported")
+        # RFC 9113 §8.5: CONNECT asks for a tunnel; an origin server does not offer one.
+        # RFC 8441 §4: an extended CONNECT (":protocol", with :scheme, :path and
+        # :authority, which h2 has checked) asks for a protocol on the stream: only
+        # "websocket" (RFC 8441 §5), and only when SETTINGS_ENABLE_CONNECT_PROTOCOL
+        # said so (§3). The request goes on as a WebSocket handshake.
+        if protocol is None:
+            raise http11.ProtocolError(501, "CONNECT is not supported")
+        # Upgrade tokens are case-insensitive (RFC 9110 §7.8).
+        if not limits.connect_protocol or protocol.lower() != b"websocket":
+            raise http11.ProtocolError(501, "extended CONNECT protocol not supported")
     if method.translate(None, _TCHAR_LOWER.upper() + _TCHAR_LOWER) or not method:
         raise http11.ProtocolError(400, "invalid method")
+    secure = None
+    if scheme is not None:
+        # RFC 9113 §8.3.1: ":scheme" is the scheme of the target URI; it, not the
+        # connection, says http or https, as the scheme of an absolute-form target
+        # does over HTTP/1.1 (RFC 9112 §3.2.2; trusted proxy headers still override
+        # it, server/scope.py). Schemes are case-insensitive (RFC 3986 §3.1). An
+        # origin server serves http and https URIs only: any other is refused on the
+        # stream (§8.1.1: a stream error; the connection goes on).
+        scheme = scheme.lower()
+        if scheme == b"https":
+            secure = True
+        elif scheme == b"http":
+            secure = False
+        else:
+            raise http11.ProtocolError(400, "unsupported :scheme")
     if path_field is None:
         raise http11.ProtocolError(400, "missing :path")  # RFC 9113 §8.3.1
     if len(path_field) > limits.max_path:
@@ -309,10 +364,10 @@ def request_from_headers(
         content_length=content_length,
         chunked=False,
     )
-    return request, expect
+    return request, expect, secure
 
 
-def _fields_of(head: bytes, status: int) -> list[tuple[bytes, bytes]]:
+def response_fields(head: bytes, status: int) -> list[tuple[bytes, bytes]]:
     """HTTP/2 fields from an HTTP/1.1 head the writer has built and checked.
 
     The writer joined each field as ``name: value`` with values free of CR and LF, so
@@ -376,7 +431,7 @@ class H2Framer:
             raise http11.ProtocolError(500, f"invalid status code {status!r}")
         head = self._writer.start(status, headers, trailers)
         self._no_content = self._writer.bodiless
-        self._on_head(_fields_of(head, status))
+        self._on_head(response_fields(head, status))
         return b""
 
     @property
@@ -425,7 +480,7 @@ def interim_fields(message: bytes) -> list[tuple[bytes, bytes]]:
     """The HTTP/2 fields of a 1xx interim response that ``http11.informational_response``
     built and checked (``b"HTTP/1.1 103 Early Hints\\r\\nlink: ...\\r\\n\\r\\n"``):
     ``:status`` and the fields, names lower-cased (RFC 9113 §8.1, §8.2.1)."""
-    return _fields_of(message, int(message[9:12]))
+    return response_fields(message, int(message[9:12]))
 
 
 def error_fields(
@@ -445,7 +500,7 @@ def error_fields(
             (b"content-length", b"%d" % len(body)),
         ],
     )
-    return _fields_of(head, status), body
+    return response_fields(head, status), body
 
 
 class RateBudget:

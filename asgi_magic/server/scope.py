@@ -131,8 +131,14 @@ def _absolute_form(
     return target[:8].lower() == b"https://", with_host(headers, request.host)
 
 
-def http_scope(info: ConnectionInfo, request: http11.Request) -> HTTPScope:
-    """The ``http`` scope for one request (asgiref www.rst, HTTP connection scope)."""
+def http_scope(
+    info: ConnectionInfo, request: http11.Request, secure: bool | None = None
+) -> HTTPScope:
+    """The ``http`` scope for one request (asgiref www.rst, HTTP connection scope).
+
+    The scheme is ``secure`` when given (HTTP/2: the request's ``:scheme``), else the
+    absolute-form target's, else the connection's (TLS or not); trusted proxy
+    headers override any of them (``ProxyTrust.rewrite_scope``), last."""
     # _target's work, inlined: this runs for every request.
     raw_path = request.path
     path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
@@ -140,11 +146,12 @@ def http_scope(info: ConnectionInfo, request: http11.Request) -> HTTPScope:
         path = info.root_path + path
         raw_path = info.raw_root + raw_path
     headers = request.headers
-    secure = info.secure
-    if request.target[:1] != b"/":
-        target_secure, headers = _absolute_form(request, headers)
-        if target_secure is not None:
-            secure = target_secure
+    if secure is None:
+        secure = info.secure
+        if request.target[:1] != b"/":
+            target_secure, headers = _absolute_form(request, headers)
+            if target_secure is not None:
+                secure = target_secure
     scope: HTTPScope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -169,10 +176,16 @@ def http_scope(info: ConnectionInfo, request: http11.Request) -> HTTPScope:
 
 
 def websocket_scope(
-    info: ConnectionInfo, request: http11.Request, subprotocols: list[str]
+    info: ConnectionInfo,
+    request: http11.Request,
+    subprotocols: list[str],
+    secure: bool | None = None,
 ) -> WebSocketScope:
-    """The ``websocket`` scope for an upgrade request (asgiref www.rst, WebSocket)."""
-    path, raw_path, headers, secure = _target(info, request)
+    """The ``websocket`` scope for an upgrade request (asgiref www.rst, WebSocket).
+    ``secure`` as for ``http_scope`` (HTTP/2, RFC 8441: the request's ``:scheme``)."""
+    path, raw_path, headers, target_secure = _target(info, request)
+    if secure is None:
+        secure = target_secure
     scope: WebSocketScope = {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.4"},

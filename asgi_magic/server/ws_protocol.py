@@ -87,6 +87,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
+        self.task: asyncio.Task[None] | None = None  # the session's, once it runs
 
     @property
     def scope(self) -> Any:
@@ -109,11 +110,11 @@ class WebSocketProtocol(asyncio.Protocol):
         if info is None:
             info = ConnectionInfo(transport, self.config, self.app_state)
         try:
-            handshake = validate_handshake(request)
+            handshake = self._validate(request)
         except HandshakeError as exc:
             # RFC 6455 §4.2.1: a bad handshake gets an HTTP error; the app is never called.
             error_logger.warning("Invalid WebSocket handshake: %s", exc.reason)
-            scope = websocket_scope(info, request, [])
+            scope = self._scope(info, request, [])
             if self.access_log.enabled:
                 self.access_log.log(scope, exc.status, (), 0, 0.0)
             self.write_http(self.error_response(exc.status, exc.reason, exc.headers), final=True)
@@ -124,7 +125,7 @@ class WebSocketProtocol(asyncio.Protocol):
             if params is not None:
                 self._deflate = PerMessageDeflate(params, is_server=True)
                 self._deflate_response = params.response()
-        scope = websocket_scope(info, request, list(handshake.subprotocols))
+        scope = self._scope(info, request, list(handshake.subprotocols))
         max_size = self.config.ws_max_size
         self.session = WebSocketSession(
             self, scope, handshake, self.config.ws_max_queue, max(max_size, 64 * 1024)
@@ -132,9 +133,22 @@ class WebSocketProtocol(asyncio.Protocol):
         if trailing_data:
             self._buffer_early(trailing_data)
         tasks = self.server_state.tasks
-        task = loop.create_task(self.session.run_asgi(self.app))
+        task = self.task = loop.create_task(self.session.run_asgi(self.app))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    # What WebSocket over HTTP/2 (RFC 8441) does differently is in these three methods
+    # (h2_websocket.H2WebSocketProtocol); everything else is the same code.
+
+    def _validate(self, request: http11.Request) -> Handshake:
+        return validate_handshake(request)
+
+    def _scope(self, info: ConnectionInfo, request: http11.Request, subprotocols: list[str]) -> Any:
+        return websocket_scope(info, request, subprotocols)
+
+    def _write_head(self, head: bytes) -> None:
+        """Write the handshake's answer (here the 101 head)."""
+        self.transport.write(head)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close 1012 (service restart), let the app see it."""
@@ -296,7 +310,7 @@ class WebSocketProtocol(asyncio.Protocol):
         conn = self.conn = Connection(
             Role.SERVER, max_size=self.config.ws_max_size, deflate=self._deflate
         )
-        self.transport.write(head)
+        self._write_head(head)
         self._start_keepalive()
         early = self._early
         self._early = []

@@ -28,6 +28,7 @@ from ._handshake import (
     accept_key,
     client_request_headers,
     parse_extensions,
+    validate_extended_connect,
     validate_handshake,
 )
 
@@ -58,5 +59,6 @@ __all__ = [
     "negotiate_deflate",
     "parse_deflate_response",
     "parse_extensions",
+    "validate_extended_connect",
     "validate_handshake",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "accept_key",
     "client_request_headers",
     "parse_extensions",
+    "validate_extended_connect",
     "validate_handshake",
 ]
 
@@ -191,6 +192,43 @@ def validate_handshake(request: Request) -> Handshake:
         if not _TOKEN_RE.fullmatch(sp):
             raise HandshakeError(400, "Invalid Sec-WebSocket-Protocol header")
     return Handshake(key, subprotocols, parse_extensions(extensions))
+
+
+def validate_extended_connect(request: Request) -> Handshake:
+    """Check a WebSocket request over HTTP/2 (RFC 8441 §4, §5); raise ``HandshakeError``.
+
+    The request is an extended CONNECT whose ``:protocol`` is ``websocket``; the HTTP/2
+    layer has checked the pseudo-fields (``:method``, ``:protocol``, ``:scheme``,
+    ``:path``, ``:authority``) and passes the rest as ``request.headers``. RFC 8441
+    §5: ``Sec-WebSocket-Key`` and ``Sec-WebSocket-Accept`` are not used, and
+    ``Upgrade``/``Connection`` cannot appear (RFC 9113 §8.2.2); the version,
+    subprotocol and extension fields mean what they mean in RFC 6455. The returned
+    ``Handshake`` has an empty ``key``.
+    """
+    if request.method != b"CONNECT":
+        raise HandshakeError(400, "WebSocket over HTTP/2 must use extended CONNECT")
+    versions: list[bytes] = []
+    protocols: list[bytes] = []
+    extensions: list[bytes] = []
+    for name, value in request.headers:
+        if name == b"sec-websocket-version":
+            versions.append(value)
+        elif name == b"sec-websocket-protocol":
+            protocols.append(value)
+        elif name == b"sec-websocket-extensions":
+            extensions.append(value)
+    # RFC 6455 §4.2.1 (6) / §4.2.2, as RFC 8441 §5 keeps them.
+    if len(versions) != 1 or versions[0].strip() != SUPPORTED_VERSION:
+        raise HandshakeError(
+            426,
+            "Unsupported Sec-WebSocket-Version",
+            [(b"sec-websocket-version", SUPPORTED_VERSION)],
+        )
+    subprotocols = _comma_tokens(protocols)
+    for sp in subprotocols:
+        if not _TOKEN_RE.fullmatch(sp):
+            raise HandshakeError(400, "Invalid Sec-WebSocket-Protocol header")
+    return Handshake(b"", subprotocols, parse_extensions(extensions))
 
 
 def accept_headers(

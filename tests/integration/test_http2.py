@@ -534,3 +534,58 @@ def test_ssl_context_offers_h2_then_http11(certs: dict[str, str]) -> None:
 
     context = create_ssl_context(Config(app=None, **_tls(certs)), http2=True)
     assert isinstance(context, ssl.SSLContext)
+
+
+# --- the scheme ------------------------------------------------------------------------------
+
+
+def _scheme_request(
+    client: H2Client, scheme: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes]:
+    pseudo = [
+        (b":method", b"GET"),
+        (b":scheme", scheme),
+        (b":authority", client.authority),
+        (b":path", b"/s"),
+    ]
+    stream_id = client.request(pseudo=pseudo, headers=headers)
+    status, _, body = client.response(stream_id)
+    return status, body
+
+
+def test_scheme_is_the_requests_not_the_connections() -> None:
+    # RFC 9113 §8.3.1: a proxy that terminated TLS and speaks cleartext HTTP/2 to us
+    # says https in :scheme; the app must see https (as for an absolute-form
+    # https:// target over HTTP/1.1).
+    with run_server(echo_app) as url, H2Client(url) as client:
+        assert _scheme_request(client, b"https")[1].startswith(b"2 https GET /s")
+        assert _scheme_request(client, b"http")[1].startswith(b"2 http GET /s")
+        assert _scheme_request(client, b"HTTPS")[1].startswith(b"2 https GET /s")
+
+
+def test_scheme_http_over_tls(certs: dict[str, str]) -> None:
+    tls = ssl.create_default_context(cafile=certs["ca"])
+    tls.set_alpn_protocols(["h2"])
+    with run_server(echo_app, **_tls(certs)) as url, H2Client(url, tls=tls) as client:
+        assert _scheme_request(client, b"http")[1].startswith(b"2 http GET /s")
+        assert _scheme_request(client, b"https")[1].startswith(b"2 https GET /s")
+
+
+@pytest.mark.parametrize("scheme", [b"ftp", b"wss", b"javascript", b"http:"])
+def test_other_schemes_get_400_on_their_stream(scheme: bytes) -> None:
+    with run_server(echo_app) as url, H2Client(url) as client:
+        assert _scheme_request(client, scheme) == (400, b"unsupported :scheme\n")
+        assert not client.closed
+        assert _scheme_request(client, b"http")[0] == 200
+
+
+def test_trusted_proxy_headers_override_the_scheme_pseudo_field() -> None:
+    # The same order as HTTP/1.1: the request's scheme first, a trusted proxy's
+    # X-Forwarded-Proto / Forwarded proto last.
+    xfp = [(b"x-forwarded-proto", b"http")]
+    forwarded = [(b"forwarded", b"for=1.2.3.4;proto=https")]
+    with run_server(echo_app, forwarded_allow_ips="127.0.0.1") as url, H2Client(url) as client:
+        assert _scheme_request(client, b"https", xfp)[1].startswith(b"2 http GET /s")
+        assert _scheme_request(client, b"http", forwarded)[1].startswith(b"2 https GET /s")
+    with run_server(echo_app, forwarded_allow_ips="10.9.9.9") as url, H2Client(url) as client:
+        assert _scheme_request(client, b"https", xfp)[1].startswith(b"2 https GET /s")

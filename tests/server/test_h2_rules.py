@@ -23,7 +23,7 @@ BASE = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"example.
 
 
 def build(*fields: tuple[bytes, bytes], path: bytes = b"/a/b?x=1") -> http11.Request:
-    request, _ = request_from_headers([*BASE, (b":path", path), *fields], LIMITS)
+    request, _, _ = request_from_headers([*BASE, (b":path", path), *fields], LIMITS)
     return request
 
 
@@ -46,7 +46,7 @@ def test_host_header_is_kept_when_sent() -> None:
 
 
 def test_expect_continue_is_reported_not_put_in_the_request() -> None:
-    request, expect = request_from_headers(
+    request, expect, _ = request_from_headers(
         [*BASE, (b":path", b"/"), (b"expect", b"100-continue")], LIMITS
     )
     assert expect and not request.expect_continue
@@ -78,7 +78,7 @@ def test_request_errors(fields: list[tuple[bytes, bytes]], path: bytes, status: 
 
 
 def test_options_asterisk_and_connect() -> None:
-    request, _ = request_from_headers(
+    request, _, _ = request_from_headers(
         [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*")], LIMITS
     )
     assert request.path == b"*"
@@ -213,3 +213,62 @@ def test_rate_budget() -> None:
     budget = RateBudget(3)
     assert [budget.spend(0.0) for _ in range(4)] == [False, False, False, True]
     assert not budget.spend(RATE_WINDOW + 0.1)  # a new window
+
+
+@pytest.mark.parametrize(
+    ("scheme", "secure"),
+    [(b"https", True), (b"http", False), (b"HTTPS", True), (b"Http", False)],
+)
+def test_scheme_comes_from_the_scheme_pseudo_field(scheme: bytes, secure: bool) -> None:
+    # RFC 9113 §8.3.1; schemes are case-insensitive (RFC 3986 §3.1).
+    fields = [(b":method", b"GET"), (b":scheme", scheme), (b":path", b"/")]
+    assert request_from_headers(fields, LIMITS)[2] is secure
+
+
+def test_no_scheme_leaves_it_to_the_connection() -> None:
+    fields = [(b":method", b"GET"), (b":path", b"/")]
+    assert request_from_headers(fields, LIMITS)[2] is None
+
+
+@pytest.mark.parametrize(
+    "scheme", [b"ftp", b"ws", b"wss", b"", b"https ", b"http:", b"javascript", b"h\x00ttp"]
+)
+def test_other_schemes_are_refused(scheme: bytes) -> None:
+    fields = [(b":method", b"GET"), (b":scheme", scheme), (b":path", b"/")]
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers(fields, LIMITS)
+    assert caught.value.status == 400
+    assert caught.value.reason == "unsupported :scheme"
+
+
+EXTENDED_CONNECT = [
+    (b":method", b"CONNECT"),
+    (b":protocol", b"websocket"),
+    (b":scheme", b"https"),
+    (b":path", b"/chat?room=1"),
+    (b":authority", b"example.com"),
+    (b"sec-websocket-version", b"13"),
+]
+
+
+def test_extended_connect_for_websocket() -> None:
+    # RFC 8441 §4: the request goes on (as a WebSocket handshake), with its path.
+    request, _, secure = request_from_headers(EXTENDED_CONNECT, LIMITS)
+    assert request.method == b"CONNECT" and secure is True
+    assert (request.path, request.query) == (b"/chat", b"room=1")
+    assert (b"sec-websocket-version", b"13") in request.headers
+    upper = [(n, b"WebSocket" if n == b":protocol" else v) for n, v in EXTENDED_CONNECT]
+    assert request_from_headers(upper, LIMITS)[0].method == b"CONNECT"
+
+
+def test_extended_connect_refused() -> None:
+    other = [(n, b"webtransport" if n == b":protocol" else v) for n, v in EXTENDED_CONNECT]
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers(other, LIMITS)
+    assert caught.value.status == 501
+    # --ws none: SETTINGS_ENABLE_CONNECT_PROTOCOL is 0, and a client that sends one
+    # anyway (RFC 8441 §3: MUST NOT) is refused.
+    no_ws = H2Limits(Config(app=None, ws="none"))
+    with pytest.raises(http11.ProtocolError) as caught:
+        request_from_headers(EXTENDED_CONNECT, no_ws)
+    assert caught.value.status == 501

@@ -39,6 +39,39 @@ def test_health_path_does_not_call_the_app() -> None:
     assert calls == ["/", "/healthz", "/healthz/x"]
 
 
+def test_health_path_over_http2() -> None:
+    # The same answer over HTTP/2 (prior knowledge here; ALPN over TLS alike).
+    calls.clear()
+    with (
+        run_server(app, health_path="/healthz") as url,
+        httpx.Client(http1=False, http2=True) as client,
+    ):
+        response = client.get(url + "/healthz")
+        assert response.http_version == "HTTP/2"
+        assert (response.status_code, response.text) == (200, "ok\n")
+        assert response.headers["cache-control"] == "no-store"
+        assert client.head(url + "/healthz").status_code == 200
+        assert client.post(url + "/healthz").text == "app"
+    assert calls == ["/healthz"]
+
+
+def test_health_503_while_draining_over_http2() -> None:
+    with (
+        serve_subprocess(
+            "tests.server.test_health:app", "--health-path", "/healthz", "--shutdown-delay", "1.5"
+        ) as server,
+        httpx.Client(http1=False, http2=True) as client,
+    ):
+        assert client.get(server.url + "/healthz").status_code == 200
+        server.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # During the delay the server still serves, and the probe says draining.
+        draining = client.get(server.url + "/healthz")
+        assert server.proc.wait(timeout=10) == 0
+    assert (draining.http_version, draining.status_code) == ("HTTP/2", 503)
+    assert draining.text == "draining\n"
+
+
 def test_health_path_off_by_default() -> None:
     calls.clear()
     with run_server(app) as url:

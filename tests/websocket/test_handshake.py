@@ -12,6 +12,7 @@ from asgi_magic.websocket import (
     accept_headers,
     accept_key,
     client_request_headers,
+    validate_extended_connect,
     validate_handshake,
 )
 
@@ -120,3 +121,46 @@ def test_extension_offers_parsed() -> None:
         ("permessage-deflate", [("server_max_window_bits", "10")]),
         ("foo", []),
     ]
+
+
+# --- RFC 8441: over HTTP/2 ---------------------------------------------------------------
+
+
+def test_extended_connect_handshake() -> None:
+    req = request(
+        [
+            (b"sec-websocket-version", b"13"),
+            (b"sec-websocket-protocol", b"chat, v2"),
+            (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
+        ],
+        method=b"CONNECT",
+        version="2",
+    )
+    shake = validate_extended_connect(req)
+    # RFC 8441 §5: no key (and no accept) over HTTP/2.
+    assert shake.key == b""
+    assert shake.subprotocols == ["chat", "v2"]
+    assert [offer.name for offer in shake.extensions] == ["permessage-deflate"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "status"),
+    [
+        ([(b"sec-websocket-version", b"13")], b"GET", 400),
+        ([], b"CONNECT", 426),
+        ([(b"sec-websocket-version", b"13"), (b"sec-websocket-version", b"13")], b"CONNECT", 426),
+        ([(b"sec-websocket-version", b"7")], b"CONNECT", 426),
+        ([(b"sec-websocket-version", b"13"), (b"sec-websocket-protocol", b"a@b")], b"CONNECT", 400),
+        (
+            [(b"sec-websocket-version", b"13"), (b"sec-websocket-extensions", b"x;=")],
+            b"CONNECT",
+            400,
+        ),
+    ],
+)
+def test_extended_connect_errors(
+    headers: list[tuple[bytes, bytes]], method: bytes, status: int
+) -> None:
+    with pytest.raises(HandshakeError) as caught:
+        validate_extended_connect(request(headers, method=method, version="2"))
+    assert caught.value.status == status
