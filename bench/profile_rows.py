@@ -42,12 +42,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: profile_rows\r\n\r\n"
-BODY_END = b"Hello, world!"  # every hello response ends with it
+ECHO_SIZE = 1 << 20  # the POST body of --path /echo, as bench/lua/echo_1m.lua
 
 # Runs the server in-process after the gc setting and the gc counters; results go to
 # the file named by PROFILE_ROWS_GC at exit (SIGINT ends every server here cleanly).
@@ -120,8 +121,10 @@ def server_argv(
         args = ["granian", "--interface", "asgi", *common, "--workers", "1"]
         args += ["--runtime-threads", "1", "--loop", "uvloop", "--no-access-log"]
         args += ["--log-level", "warning", app]
-    elif server == "floor":
+    elif server in ("floor", "floor-write-each"):
         args = ["bench.apps.floor", *common]
+        if server == "floor-write-each":
+            args.append("--write-each")
         if app != "bench.apps.raw:app":
             args.append("--cases")
     else:
@@ -132,18 +135,59 @@ def server_argv(
 # --- the load: a second process, never under valgrind or strace --------------------
 
 
-def drive(port: int, connections: int, pipeline: int, requests: int) -> None:
+def request_bytes(path: str) -> bytes:
+    """One request for ``path``: a GET, or for ``/echo`` a POST of a 1 MiB body."""
+    if path == "/echo":
+        body = b"e" * ECHO_SIZE
+        head = f"POST /echo HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+    return REQUEST.replace(b"GET / ", b"GET " + path.encode() + b" ")
+
+
+def _responses(state: list[Any], received: bytes) -> int:
+    """How many responses ``received`` completes on one connection; ``state`` is
+    [responses owed, unparsed bytes, body bytes still due (None: in a head; -1: a
+    chunked body)]."""
+    buf = state[1] + received
+    finished = 0
+    while True:
+        if state[2] is None:
+            end = buf.find(b"\r\n\r\n")
+            if end == -1:
+                break
+            head = buf[:end].lower()
+            buf = buf[end + 4 :]
+            at = head.find(b"content-length:")
+            state[2] = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at != -1 else -1
+        if state[2] >= 0:
+            if len(buf) < state[2]:
+                state[2] -= len(buf)
+                buf = b""
+                break
+            buf = buf[state[2] :]
+        else:  # chunked: the last-chunk follows the CRLF that ends the last data
+            end = buf.find(b"\r\n0\r\n\r\n")
+            if end == -1:
+                buf = buf[-6:]
+                break
+            buf = buf[end + 7 :]
+        state[2] = None
+        finished += 1
+    state[1] = buf
+    return finished
+
+
+def drive(port: int, connections: int, pipeline: int, requests: int, path: str = "/") -> None:
     """Keep ``pipeline`` requests in flight on each of ``connections`` connections until
-    ``requests`` (a multiple of ``pipeline``) have been sent and every one answered, so
-    the server has served exactly that many (a response is counted by its body's end)."""
+    ``requests`` (a multiple of ``pipeline``) have been sent and every response read to
+    its end, so the server has served exactly that many."""
     selector = selectors.DefaultSelector()
-    batch = REQUEST * pipeline
+    batch = request_bytes(path) * pipeline
     sent = done = 0
     for _ in range(connections):
         sock = socket.create_connection((HOST, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        state = [0, b""]  # [responses owed, the tail of the last read]
+        state: list[Any] = [0, b"", None]
         selector.register(sock, selectors.EVENT_READ, state)
         if sent + pipeline <= requests:
             sock.sendall(batch)
@@ -156,13 +200,11 @@ def drive(port: int, connections: int, pipeline: int, requests: int) -> None:
             received = sock.recv(1 << 20)
             if not received:
                 raise SystemExit("the server closed a connection")
-            data = state[1] + received
-            finished = data.count(BODY_END)
-            state[1] = data[1 - len(BODY_END) :]  # too short to hold a counted end
+            finished = _responses(state, received)
             state[0] -= finished
             done += finished
             if state[0] == 0 and sent + pipeline <= requests:
-                sock.sendall(batch)
+                sock.sendall(batch)  # blocking: a 1 MiB body goes out whole
                 state[0] = pipeline
                 sent += pipeline
     for key in list(selector.get_map().values()):
@@ -190,7 +232,8 @@ def run_once(
     """Start the server under ``tool``, drive ``requests`` through it, stop it with
     SIGINT; the gc counts it wrote."""
     port = _free_port()
-    argv, env = server_argv(args.server, port)
+    app = "bench.apps.raw:app" if args.path == "/" else "bench.apps.cases:app"
+    argv, env = server_argv(args.server, port, app)
     env.update(extra_env or {})
     with tempfile.NamedTemporaryFile(suffix=".json") as gc_file:
         env["PROFILE_ROWS_GC"] = gc_file.name
@@ -213,7 +256,7 @@ def run_once(
             code = (
                 f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                 "from bench.profile_rows import drive; "
-                f"drive({port}, {args.connections}, {args.pipeline}, {requests})"
+                f"drive({port}, {args.connections}, {args.pipeline}, {requests}, {args.path!r})"
             )
             subprocess.run([PYTHON, "-c", code], check=True, timeout=1800)
             # To the process group: strace -o blocks SIGINT itself, the server gets it.
@@ -577,7 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gc", default="", help="'freeze' or 'threshold=N'")
     parser.add_argument("--top", type=int, default=15, help="functions listed by opcodes")
     parser.add_argument("--rounds", type=int, default=3, help="cpu: interleaved rounds")
-    parser.add_argument("--path", default="/", help="cpu: / (hello), /json, /echo, /stream")
+    parser.add_argument("--path", default="/", help="/ (hello), /json, /echo (1 MiB), /stream")
     parser.add_argument("--lua", help="cpu: a script in bench/lua/, e.g. echo_1m.lua")
     parser.add_argument("--strace", action="store_true", help="cpu: count system calls too")
     parser.add_argument("--duration", type=int, default=4, help="cpu: seconds per wrk run")

@@ -97,3 +97,21 @@ def test_floor_passes_the_scenarios_correctness_checks(tmp_path: Path, scenario:
             assert data == expected
     finally:
         run._kill_group(server.proc)
+
+
+def test_write_each_floor_writes_once_per_pipelined_response() -> None:
+    protocol = floor.WriteEachFloorProtocol()
+    writes: list[bytes] = []
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+
+        def close(self) -> None:
+            raise AssertionError("closed")
+
+    protocol.connection_made(Transport())  # type: ignore[arg-type]
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    protocol.data_received(request * 3 + request[:10])
+    protocol.data_received(request[10:])
+    assert writes == [floor.RESPONSE] * 4

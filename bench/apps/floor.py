@@ -12,6 +12,8 @@ on anything it does not expect.
 
 * ``FloorProtocol`` (hello): counts ``\\r\\n\\r\\n`` and answers each head with the same
   bytes; only for bodiless GETs.
+* ``WriteEachFloorProtocol`` (``--write-each``): the same, but one ``write`` per
+  response, to measure what coalescing pipelined responses into one write saves.
 * ``CasesFloorProtocol`` (``--cases``, the endpoints of ``bench/apps/cases.py``): finds
   the path in the request line and ``Content-Length`` in the head, nothing else.
   ``GET /json`` answers the same 1 KB document; ``POST /echo`` reads the body and writes
@@ -65,6 +67,23 @@ class FloorProtocol(asyncio.Protocol):
         if heads:
             assert self.transport is not None
             self.transport.write(RESPONSE * heads)
+
+
+class WriteEachFloorProtocol(FloorProtocol):
+    """``--write-each``: one ``write`` per response, as a server that does not coalesce
+    pipelined responses makes; the difference to the floor is what coalescing saves."""
+
+    def data_received(self, data: bytes) -> None:
+        data = self.pending + data if self.pending else data
+        heads = data.count(b"\r\n\r\n")
+        self.pending = data[data.rfind(b"\r\n\r\n") + 4 :] if heads else data
+        transport = self.transport
+        assert transport is not None
+        if len(self.pending) > MAX_HEAD:
+            transport.close()
+            return
+        for _ in range(heads):
+            transport.write(RESPONSE)
 
 
 class CasesFloorProtocol(asyncio.Protocol):
@@ -156,9 +175,13 @@ class CasesFloorProtocol(asyncio.Protocol):
             self._stream()
 
 
-async def serve(host: str, port: int, cases: bool = False) -> None:
+async def serve(host: str, port: int, cases: bool = False, write_each: bool = False) -> None:
     loop = asyncio.get_running_loop()
-    protocol = CasesFloorProtocol if cases else FloorProtocol
+    protocol: type[asyncio.Protocol] = FloorProtocol
+    if cases:
+        protocol = CasesFloorProtocol
+    elif write_each:
+        protocol = WriteEachFloorProtocol
     server = await loop.create_server(protocol, host, port, backlog=2048)
     async with server:
         await server.serve_forever()
@@ -171,13 +194,16 @@ def main() -> None:
     parser.add_argument(
         "--cases", action="store_true", help="serve bench/apps/cases.py's endpoints"
     )
+    parser.add_argument(
+        "--write-each", action="store_true", help="hello: one write per response, not per read"
+    )
     args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.host, args.port, args.cases))
+        asyncio.run(serve(args.host, args.port, args.cases, args.write_each))
     else:
-        uvloop.run(serve(args.host, args.port, args.cases))
+        uvloop.run(serve(args.host, args.port, args.cases, args.write_each))
 
 
 if __name__ == "__main__":
