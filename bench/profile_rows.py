@@ -145,33 +145,46 @@ def request_bytes(path: str) -> bytes:
 
 
 def _responses(state: list[Any], received: bytes) -> int:
-    """How many responses ``received`` completes on one connection; ``state`` is
-    [responses owed, unparsed bytes, body bytes still due (None: in a head; -1: a
-    chunked body)]."""
+    """How many responses ``received`` completes on one connection. ``state`` is
+    [responses owed, unparsed bytes, what comes next ("head", "length", "size", "data"
+    or "crlf"), bytes left of the body or chunk]; no trailers (the apps send none)."""
     buf = state[1] + received
     finished = 0
     while True:
-        if state[2] is None:
-            end = buf.find(b"\r\n\r\n")
+        mode = state[2]
+        if mode == "head" or mode == "size":
+            end = buf.find(b"\r\n\r\n" if mode == "head" else b"\r\n")
             if end == -1:
                 break
-            head = buf[:end].lower()
-            buf = buf[end + 4 :]
-            at = head.find(b"content-length:")
-            state[2] = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at != -1 else -1
-        if state[2] >= 0:
-            if len(buf) < state[2]:
-                state[2] -= len(buf)
+            line, buf = buf[:end], buf[end + (4 if mode == "head" else 2) :]
+            if mode == "head":
+                head = line.lower()
+                at = head.find(b"content-length:")
+                if at == -1:
+                    state[2] = "size"  # chunked (RFC 9112 §7.1)
+                    continue
+                state[2], state[3] = "length", int(head[at + 15 :].split(b"\r\n", 1)[0])
+            else:
+                size = int(line.split(b";", 1)[0], 16)
+                state[2], state[3] = ("data", size) if size else ("crlf", 0)
+                continue
+        if mode in ("length", "data") or state[2] == "length":
+            if len(buf) < state[3]:
+                state[3] -= len(buf)
                 buf = b""
                 break
-            buf = buf[state[2] :]
-        else:  # chunked: the last-chunk follows the CRLF that ends the last data
-            end = buf.find(b"\r\n0\r\n\r\n")
-            if end == -1:
-                buf = buf[-6:]
+            buf = buf[state[3] :]
+            if state[2] == "data":  # the CRLF after the chunk's data, then a size line
+                state[2], state[3] = "chunk-crlf", 0
+                continue
+        elif mode == "chunk-crlf" or mode == "crlf":
+            if len(buf) < 2:
                 break
-            buf = buf[end + 7 :]
-        state[2] = None
+            buf = buf[2:]
+            if mode == "chunk-crlf":
+                state[2] = "size"
+                continue
+        state[2] = "head"
         finished += 1
     state[1] = buf
     return finished
@@ -187,7 +200,7 @@ def drive(port: int, connections: int, pipeline: int, requests: int, path: str =
     for _ in range(connections):
         sock = socket.create_connection((HOST, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        state: list[Any] = [0, b"", None]
+        state: list[Any] = [0, b"", "head", 0]
         selector.register(sock, selectors.EVENT_READ, state)
         if sent + pipeline <= requests:
             sock.sendall(batch)
