@@ -5,7 +5,9 @@ Reads the JSON that ``bench/run.py`` writes beside its Markdown report
 "scenarios": [{"name", "title", "unit", "rows": [{"group", "label", "reference",
 "rate", "ratio", "failure", ...}]}]}``) and draws one panel per scenario: a horizontal
 bar per server or framework, grouped by case, the asgi_magic row highlighted, with the
-median rate printed on each bar. Failed or skipped rows are listed, not drawn.
+median rate printed on each bar. Failed or skipped rows are listed, not drawn. A panel
+whose top bars dwarf the rest (the pipelined floor's 2.1 M req/s beside 60 k) gets a
+broken axis: those bars stop at the clip, hatched, with their true value written.
 
 The SVG is deterministic (no date, fixed ids), so a committed chart only changes
 when the figures do. Needs matplotlib (the ``bench`` extra).
@@ -29,6 +31,27 @@ def load(path: Path) -> dict[str, Any]:
     if document.get("schema") != 1 or not isinstance(document.get("scenarios"), list):
         raise ValueError(f"{path}: not a bench/run.py results file (schema 1)")
     return document
+
+
+# A bar is clipped when it is more than CLIP_GAP times the next bar down, and only bars
+# in the top quarter of a panel are candidates: a gap at the bottom (a slow server) is
+# information, a gap at the top is one outlier squashing every other bar.
+CLIP_GAP = 4.0
+MARGIN = 1.18  # x-axis room past the longest bar, for its printed value
+
+
+def clip_limit(rates: list[float]) -> float | None:
+    """Where to break the x-axis of a panel with these bar ``rates``, or None.
+
+    Sorted from the top, the first gap where one rate is more than ``CLIP_GAP`` times
+    the next, within the top quarter of the bars, clips every bar above it: the axis
+    ends at ``MARGIN`` times the largest unclipped rate.
+    """
+    ordered = sorted(rates, reverse=True)
+    for i in range(max(1, len(ordered) // 4)):
+        if i + 1 < len(ordered) and ordered[i + 1] > 0 and ordered[i] > CLIP_GAP * ordered[i + 1]:
+            return ordered[i + 1] * MARGIN
+    return None
 
 
 def draw(document: dict[str, Any], output: Path, scenarios: list[str] | None = None) -> None:
@@ -55,11 +78,21 @@ def draw(document: dict[str, Any], output: Path, scenarios: list[str] | None = N
         rates = [float(r["rate"]) for r in drawn]
         colours = [REF_COLOUR if r.get("reference") else PEER_COLOUR for r in drawn]
         positions = list(range(len(drawn)))[::-1]
-        ax.barh(positions, rates, color=colours, height=0.7)
+        limit = clip_limit(rates)
+        shown = rates if limit is None else [min(rate, limit) for rate in rates]
+        bars = ax.barh(positions, shown, color=colours, height=0.7)
         ax.set_yticks(positions, labels)
-        for y, rate in zip(positions, rates, strict=True):
-            ax.text(rate, y, f" {rate:,.0f}", va="center", fontsize=8)
-        ax.set_xlim(0, max(rates, default=1) * 1.18)
+        for y, rate, bar in zip(positions, rates, bars, strict=True):
+            if limit is not None and rate > limit:  # a broken bar: hatched, value written
+                bar.set_hatch("//")
+                bar.set_edgecolor("white")
+                ax.text(
+                    limit, y, f"{rate:,.0f} (bar clipped) → ", va="center", ha="right",
+                    fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                )  # fmt: skip
+            else:
+                ax.text(rate, y, f" {rate:,.0f}", va="center", fontsize=8)
+        ax.set_xlim(0, limit if limit is not None else max(rates, default=1) * MARGIN)
         ax.set_title(
             f"{scenario['name']}: {scenario['unit']} (median, higher is better)", loc="left"
         )

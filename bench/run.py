@@ -67,6 +67,7 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "lua"
+CASES_APP = "bench.apps.cases:app"  # the payload scenario's app (the floor serves it too)
 SERVER_CPU = "0"
 LOAD_CPU = "1"
 WARMUP_SECONDS = 1.0
@@ -404,8 +405,10 @@ def _asgi_magic_pure(app: str, port: int) -> list[str]:
 
 
 def _floor(app: str, port: int) -> list[str]:
-    # The app is ignored: the floor answers every request with fixed bytes.
-    return [PYTHON, "-m", "bench.apps.floor", "--host", HOST, "--port", str(port)]
+    # The app is not imported: the floor answers with fixed bytes. For the payload app it
+    # serves the same endpoints (bench/apps/floor.py's CasesFloorProtocol).
+    cases = ["--cases"] if app == CASES_APP else []
+    return [PYTHON, "-m", "bench.apps.floor", "--host", HOST, "--port", str(port), *cases]
 
 
 def _hypercorn(app: str, port: int) -> list[str]:
@@ -476,7 +479,7 @@ SERVERS: dict[str, ServerKind] = {
         ),
         ServerKind(
             "floor", "raw uvloop floor", _floor, "uvloop",
-            note="not a server: fixed bytes per request head, no HTTP parsing, no ASGI",
+            note="not a server: fixed bytes, parses only what each case needs, no ASGI",
         ),
     )
 }  # fmt: skip
@@ -630,9 +633,9 @@ def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> di
         ),
     )  # fmt: skip
 
-    # The protocol beyond hello: bench.apps.cases on every server (no floor: it answers
-    # fixed bytes, not these endpoints).
-    payload_servers = [s for s in hello_servers if s != "floor"]
+    # The protocol beyond hello: bench.apps.cases on every server, and the floor serving
+    # the same endpoints from a bare protocol (the "within 20 % of the floor" targets).
+    payload_servers = hello_servers
     payload_checks = (
         Check("GET", "/json", _is(CASES_JSON)),
         Check("POST", "/echo", _is(b"e" * 4096), b"e" * 4096),
@@ -647,7 +650,7 @@ def build_scenarios(app_server: str = "asgi_magic", connections: int = 64) -> di
         "and sent back; `GET /stream`: 10 MiB in 64 KiB `more_body` pieces (4 connections, "
         "MB/s is the figure to compare). App: `bench/apps/cases.py`.",
         tuple(
-            Target(f"payload:{s}", s, "bench.apps.cases:app", (), payload_checks)
+            Target(f"payload:{s}", s, CASES_APP, (), payload_checks)
             for s in payload_servers
         ),
         tuple(

@@ -66,3 +66,28 @@ def test_chart_refuses_other_files(tmp_path: Path) -> None:
     bad.write_text('{"rows": []}')
     assert chart.main([str(bad), "-o", str(tmp_path / "x.svg")]) == 1
     assert chart.main([str(tmp_path / "missing.json")]) == 1
+
+
+def test_clip_limit_breaks_the_axis_only_for_an_outlier_at_the_top() -> None:
+    # The 2026-11-30 hello panel: the pipelined floor (2.1 M req/s) beside ~200 k.
+    hello = [2_147_701.0, 197_754.0, 198_141.0, 57_871.0, 51_619.0, 5_026.0, 4_998.0, 3_588.0]
+    assert chart.clip_limit(hello) == pytest.approx(198_141.0 * chart.MARGIN)
+    # A slow server at the bottom is information, not an outlier: nothing is clipped.
+    assert chart.clip_limit([112_459.0, 87_310.0, 35_395.0, 5_538.0]) is None
+    assert chart.clip_limit([]) is None and chart.clip_limit([5.0]) is None
+
+
+def test_chart_writes_the_clipped_bars_true_value(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    rows = _rows()[:2]
+    floor = run.RowResult("raw uvloop floor", "hello")
+    floor.runs = [run.Measurement(2_147_701.0, None, 1.0)]
+    scenario = run.scenario_json("hello", "hello world", "req/s", [*rows, floor])
+    results = tmp_path / "latest.json"
+    results.write_text(run.results_json("2026-11-30", "2 CPUs", "bench/run.py", [scenario]))
+    out = tmp_path / "chart.svg"
+    assert chart.main([str(results), "-o", str(out)]) == 0
+    svg = out.read_text()
+    assert "2,147,701 (bar clipped)" in svg
+    # The axis ends near the largest unclipped bar (110 req/s), not at 2.1 M.
+    assert "2,000,000" not in svg and "1e6" not in svg

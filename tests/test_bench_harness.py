@@ -426,3 +426,23 @@ def test_process_group_rss_counts_this_process() -> None:
     rss = run.process_group_rss_kib(os.getpgrp())
     assert rss > 1000  # this Python process alone is several MiB
     assert run.process_group_rss_kib(2**30) == 0  # no such group
+
+
+def test_profile_rows_counts_responses_by_their_framing() -> None:
+    from bench import profile_rows
+    from bench.apps import floor
+
+    # A chunk whose data holds "\r\n0\r\n\r\n" must not end the body: chunks are
+    # read by their sizes, not by searching for the last-chunk.
+    stream = floor.STREAM_HEAD + b"7\r\n\r\n0\r\n\r\n\r\n" + floor.STREAM_CHUNK + floor.STREAM_END
+    wire = floor.RESPONSE + stream + floor.JSON_RESPONSE + floor.RESPONSE
+    for cut in range(1, len(wire), 997):
+        state: list[object] = [4, b"", "head", 0]
+        counted = profile_rows._responses(state, wire[:cut])
+        counted += profile_rows._responses(state, wire[cut:])
+        assert counted == 4, cut
+        assert state[1] == b"" and state[2] == "head"
+    state = [1, b"", "head", 0]
+    assert sum(profile_rows._responses(state, bytes([b])) for b in stream) == 1
+    assert profile_rows.request_bytes("/echo").endswith(b"\r\n\r\n" + b"e" * (1 << 20))
+    assert profile_rows.request_bytes("/json").startswith(b"GET /json HTTP/1.1\r\n")
