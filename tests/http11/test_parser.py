@@ -190,6 +190,12 @@ def test_absolute_form_with_empty_path_is_slash() -> None:
         b"relative/path",
         b"/a#frag",
         b"/a?b#frag",
+        b"/a#frag?b",
+        b"/#",
+        b"http://host/a#frag",
+        b"http://host/a?b#frag",
+        b"http://host#frag",
+        b"http://host/a\tb",
     ],
 )
 def test_bad_targets_are_400(target: bytes) -> None:
@@ -205,6 +211,14 @@ def test_asterisk_form_only_for_options() -> None:
 def test_connect_authority_form_is_501() -> None:
     assert error_of(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") == 501
     assert error_of(b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n") == 501
+
+
+def test_fragment_in_the_query_is_refused_before_connect() -> None:
+    # The order of the checks is part of the behaviour: a "#" in the query is a 400
+    # before CONNECT is looked at, one in the path comes after the 501.
+    assert error_of(b"CONNECT /a?b#c HTTP/1.1\r\nHost: a\r\n\r\n") == 400
+    assert error_of(b"CONNECT /a#b HTTP/1.1\r\nHost: a\r\n\r\n") == 501
+    assert error_of(b"CONNECT /a#b?c HTTP/1.1\r\nHost: a\r\n\r\n") == 501
 
 
 def test_target_with_obs_text_is_400() -> None:
