@@ -27,8 +27,9 @@ from ._abnf import (
     ABSOLUTE_FORM_RE,
     ANY_VERSION_RE,
     CHUNK_SIZE_RE,
-    FIELD_VALUE_BYTES,
+    FIELD_LINE_TABLE,
     HOST_RE,
+    TARGET_TABLE,
 )
 from ._abnf import TOKEN_RE as _TOKEN_RE
 from ._errors import ProtocolError
@@ -322,21 +323,18 @@ class RequestParser:
             raise _request_line_error(request_line)
         if method not in _KNOWN_METHODS and _TOKEN_RE.fullmatch(method) is None:
             raise _request_line_error(request_line)
-        # The target is VCHARs (RFC 3986 characters; controls are refused just below).
-        # (``find``, not ``in``: CPython's ``bytes.__contains__`` first tries the operand
-        # as an int and raises and clears a TypeError, ~2k instructions each time.)
-        if not target or not target.isascii() or target.find(b"\t") != -1:
-            raise ProtocolError(400, "invalid request target")
-        # One C pass over the whole head: no NUL, controls, bare CR or bare LF anywhere.
-        if head.translate(None, FIELD_VALUE_BYTES) != _CRLF * (len(lines) - 1):
-            if request_line.translate(None, FIELD_VALUE_BYTES):
-                raise ProtocolError(400, "invalid character in request line")
-            raise ProtocolError(400, diagnose_fields(lines[1:]))
+        # The target is VCHARs (RFC 3986 characters): one C pass. The method is a token
+        # and the version exact, so this is the whole request line's byte check.
+        if not target or target.translate(TARGET_TABLE) != target:
+            if not target or not target.isascii() or target.find(b"\t") != -1:
+                raise ProtocolError(400, "invalid request target")
+            raise ProtocolError(400, "invalid character in request line")
 
-        # Field lines (RFC 9112 §5). Bytes were checked above. Browsers repeat the same
-        # lines (User-Agent, Accept …) on every request, so known lines are looked up
-        # whole in one C-level map; only new lines and the few fields that frame or
-        # route the request are parsed here.
+        # Field lines (RFC 9112 §5). Browsers repeat the same lines (User-Agent, Accept
+        # …) on every request, so known lines are looked up whole in one C-level map;
+        # only new lines and the few fields that frame or route the request are checked
+        # and parsed here. A line is cached only once its bytes and grammar passed, and
+        # a hit is the same bytes, so a hit needs no check.
         host: bytes | None = None
         host_count = 0
         # Tuples, grown only when a field is present: most requests have none of these.
@@ -352,6 +350,10 @@ class RequestParser:
         for _ in range(found.count(None)):
             index = found.index(None, index + 1)
             line = field_lines[index]
+            # RFC 9110 §5.5: VCHAR / obs-text, SP and HTAB; no NUL, other controls, DEL,
+            # and no CR or LF (a bare one: the head was split on CRLF), MUST 400.
+            if line.translate(FIELD_LINE_TABLE) != line:
+                raise ProtocolError(400, diagnose_fields([line]))
             name, colon, value = line.partition(b":")
             lname = _NAME_CACHE.get(name)
             if lname is None or not colon:

@@ -699,6 +699,56 @@ def test_cached_lines_give_the_same_result_as_new_ones() -> None:
     assert error_of(head(b"Host: a", b"User-Agent:  Mozilla/5.0 ", b"Bad : x")) == 400
 
 
+@pytest.mark.parametrize("bad", [b"\x00", b"\r", b"\n", b"\x7f", b"\x01", b"\x1f"])
+def test_a_warm_line_cache_never_admits_a_bad_byte(bad: bytes) -> None:
+    # Only lines not in the cache are checked byte by byte, so a line that differs from
+    # a cached one by a single bad byte, anywhere, must still be refused (RFC 9110 §5.5).
+    good = (b"Host: a", b"User-Agent: Mozilla/5.0", b"Accept: */*", b"X-Z: z")
+    for _ in range(2):
+        parse_one_fast(head(*good))
+    for i in range(1, len(good)):
+        for at in (0, 3, len(good[i])):
+            lines = list(good)
+            lines[i] = good[i][:at] + bad + good[i][at:]
+            parser = RequestParser()
+            parser.feed(head(*lines))
+            with pytest.raises(ProtocolError) as info:
+                parser.next_event()
+            assert info.value.status == 400, lines
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        (b"/a\tb", "invalid request target"),
+        (b"/caf\xc3\xa9", "invalid request target"),
+        (b"/a\x01b", "invalid character in request line"),
+        (b"/a\x7f", "invalid character in request line"),
+        (b"/a\x00", "invalid character in request line"),
+        (b"/a\rb", "invalid character in request line"),
+    ],
+)
+def test_bad_bytes_in_the_target_have_their_reason(target: bytes, reason: str) -> None:
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", target=target))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert (info.value.status, info.value.reason) == (400, reason)
+
+
+def test_a_bad_byte_reason_comes_from_the_first_bad_line() -> None:
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", b"X-A: b\x00", b"Bad : x"))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.reason == "NUL in header field"
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", b"Bad : x", b"X-A: b\x00"))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.reason == "whitespace between header name and colon"
+
+
 def parse_one_fast(data: bytes) -> Request:
     parser = RequestParser()
     parser.feed(data)
