@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import cast
+from typing import Final, cast
 
 from ._abnf import (
     ABSOLUTE_FORM_RE,
@@ -51,19 +51,19 @@ from ._headers import (
 __all__ = ["Limits", "RequestParser"]
 
 # RFC 9112 §3 / RFC 9110 §4.1: support at least 8000 octets of request-line; longer → 414.
-DEFAULT_MAX_REQUEST_LINE = 8192
+DEFAULT_MAX_REQUEST_LINE: Final = 8192
 # RFC 6585 §5: a head larger than we accept (request line included) → 431.
-DEFAULT_MAX_HEAD = 64 * 1024
+DEFAULT_MAX_HEAD: Final = 64 * 1024
 # Field lines per head (and per trailer section) → 431.
-DEFAULT_MAX_FIELDS = 100
+DEFAULT_MAX_FIELDS: Final = 100
 # 16 hex digits are 2**64 - 1: more is an overflow attempt, not a chunk (RFC 9112 §7.1
 # asks recipients to anticipate large sizes and guard against overflow).
-DEFAULT_MAX_CHUNK_SIZE_DIGITS = 16
+DEFAULT_MAX_CHUNK_SIZE_DIGITS: Final = 16
 # Chunk extensions are checked against their grammar and then ignored, and bounded
 # (RFC 9112 §7.1.1: a server ought to limit their total length); beyond this → 400.
-DEFAULT_MAX_CHUNK_EXT = 4096
+DEFAULT_MAX_CHUNK_EXT: Final = 4096
 # The trailer section of a chunked body → 431.
-DEFAULT_MAX_TRAILER_SIZE = 16 * 1024
+DEFAULT_MAX_TRAILER_SIZE: Final = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -102,29 +102,29 @@ class Limits:
 
 
 # States (plain ints: compared on every call).
-_HEAD = 0
-_BODY_LENGTH = 1
-_CHUNK_SIZE = 2
-_CHUNK_DATA = 3
-_CHUNK_CRLF = 4
-_TRAILERS = 5
-_DONE = 6
-_ERROR = 7
+_HEAD: Final = 0
+_BODY_LENGTH: Final = 1
+_CHUNK_SIZE: Final = 2
+_CHUNK_DATA: Final = 3
+_CHUNK_CRLF: Final = 4
+_TRAILERS: Final = 5
+_DONE: Final = 6
+_ERROR: Final = 7
 
-_CRLF = b"\r\n"
+_CRLF: Final = b"\r\n"
 # Host values already validated: a server sees the same few on every request. Bounded,
 # so a client sending random hosts cannot grow it.
-_VALID_HOSTS: set[bytes] = set()
-_VALID_HOSTS_SIZE = 256
+_VALID_HOSTS: Final[set[bytes]] = set()
+_VALID_HOSTS_SIZE: Final = 256
 # Whole field lines already parsed, mapped to their (name, value) pair. Never the fields
 # the parser interprets, and never credentials (they would outlive their request here).
-_LINE_CACHE: dict[bytes, tuple[bytes, bytes]] = {}
-_LINE_CACHE_GET = _LINE_CACHE.get
-_LINE_CACHE_SIZE = 1024
-_LINE_CACHE_MAX_LINE = 256
-_NEVER_CACHED = frozenset((b"cookie", b"authorization", b"proxy-authorization"))
+_LINE_CACHE: Final[dict[bytes, tuple[bytes, bytes]]] = {}
+_LINE_CACHE_GET: Final = _LINE_CACHE.get
+_LINE_CACHE_SIZE: Final = 1024
+_LINE_CACHE_MAX_LINE: Final = 256
+_NEVER_CACHED: Final = frozenset((b"cookie", b"authorization", b"proxy-authorization"))
 # RFC 9110 §9 methods: known tokens skip the token regex.
-_KNOWN_METHODS = frozenset(
+_KNOWN_METHODS: Final = frozenset(
     (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH")
 )
 
