@@ -126,6 +126,11 @@ _VALID_HOSTS_SIZE: Final = 256
 # object; a variable-length tuple is the cached object itself. Always two items.
 _LINE_CACHE: Final[dict[bytes, tuple[bytes, ...]]] = {}
 _Pairs = list[tuple[bytes, ...]]
+# The same for the lines of SPECIAL_FIELDS, which the parser must act on and so cannot
+# take from _LINE_CACHE unseen: clients repeat their Host and Connection lines on every
+# request, and a hit here still skips the byte check, the split and the name lookup.
+_SPECIAL_LINES: Final[dict[bytes, tuple[bytes, ...]]] = {}
+_SPECIAL_LINES_SIZE: Final = 256
 _LINE_CACHE_SIZE: Final = 1024
 _LINE_CACHE_MAX_LINE: Final = 256
 _NEVER_CACHED: Final = frozenset((b"cookie", b"authorization", b"proxy-authorization"))
@@ -338,9 +343,10 @@ class RequestParser:
 
         # Field lines (RFC 9112 §5). Browsers repeat the same lines (User-Agent, Accept
         # …) on every request, so known lines are looked up whole in one C-level map;
-        # only new lines and the few fields that frame or route the request are checked
-        # and parsed here. A line is cached only once its bytes and grammar passed, and
-        # a hit is the same bytes, so a hit needs no check.
+        # only new lines are checked and parsed here. A line is cached only once its
+        # bytes and grammar passed, and a hit is the same bytes, so a hit needs no check.
+        # The lines of the fields that frame or route the request have their own cache
+        # and are acted on below whether they were cached or not.
         host: bytes | None = None
         host_count = 0
         # Tuples, grown only when a field is present: most requests have none of these.
@@ -356,40 +362,51 @@ class RequestParser:
             if pair is not None:
                 pairs.append(pair)
                 continue
-            # RFC 9110 §5.5: VCHAR / obs-text, SP and HTAB; no NUL, other controls, DEL,
-            # and no CR or LF (a bare one: the head was split on CRLF), MUST 400.
-            if line.translate(FIELD_LINE_TABLE) != line:
-                raise ProtocolError(400, diagnose_fields([line]))
-            name, colon, value = line.partition(b":")
-            lname = _NAME_CACHE.get(name)
-            if lname is None or not colon:
-                if not colon:
+            pair = _SPECIAL_LINES.get(line)
+            if pair is None:
+                # RFC 9110 §5.5: VCHAR / obs-text, SP and HTAB; no NUL, other controls,
+                # DEL, and no CR or LF (a bare one: the head was split on CRLF), MUST 400.
+                if line.translate(FIELD_LINE_TABLE) != line:
                     raise ProtocolError(400, diagnose_fields([line]))
-                lname = new_field_name(name)
-            # RFC 9112 §5: OWS around the value is not part of it.
-            value = value.strip(b" \t")
-            parsed: tuple[bytes, ...] = (lname, value)
-            pairs.append(parsed)
-            if lname in SPECIAL_FIELDS:
-                if lname == b"host":
-                    host = value
-                    host_count += 1
-                elif lname == b"connection":
-                    connection += (value,)
-                elif lname == b"content-length":
-                    content_lengths += (value,)
-                elif lname == b"transfer-encoding":
-                    transfer_encodings += (value,)
-                elif lname == b"expect":
-                    expect += (value,)
-                elif lname == b"upgrade":
-                    upgrades += (value,)
-                else:
-                    te += (value,)
-            elif len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
-                if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
-                    _LINE_CACHE.clear()  # bounded: start over rather than grow
-                _LINE_CACHE[line] = parsed
+                name, colon, value = line.partition(b":")
+                lname = _NAME_CACHE.get(name)
+                if lname is None or not colon:
+                    if not colon:
+                        raise ProtocolError(400, diagnose_fields([line]))
+                    lname = new_field_name(name)
+                # RFC 9112 §5: OWS around the value is not part of it.
+                value = value.strip(b" \t")
+                pair = (lname, value)
+                if lname not in SPECIAL_FIELDS:
+                    pairs.append(pair)
+                    if len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
+                        if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
+                            _LINE_CACHE.clear()  # bounded: start over rather than grow
+                        _LINE_CACHE[line] = pair
+                    continue
+                if len(line) <= _LINE_CACHE_MAX_LINE:
+                    if len(_SPECIAL_LINES) >= _SPECIAL_LINES_SIZE:
+                        _SPECIAL_LINES.clear()
+                    _SPECIAL_LINES[line] = pair
+            else:
+                lname = pair[0]
+                value = pair[1]
+            pairs.append(pair)
+            if lname == b"host":
+                host = value
+                host_count += 1
+            elif lname == b"connection":
+                connection += (value,)
+            elif lname == b"content-length":
+                content_lengths += (value,)
+            elif lname == b"transfer-encoding":
+                transfer_encodings += (value,)
+            elif lname == b"expect":
+                expect += (value,)
+            elif lname == b"upgrade":
+                upgrades += (value,)
+            else:
+                te += (value,)
         # Every pair has two items (see _LINE_CACHE). Not cast(): in the pure build that
         # is a Python call per request.
         headers: Headers = pairs  # type: ignore[assignment]

@@ -685,8 +685,57 @@ def test_parse_caches_stay_bounded_and_never_hold_credentials() -> None:
     assert len(_parser._LINE_CACHE) <= _parser._LINE_CACHE_SIZE
     assert len(_parser._VALID_HOSTS) <= _parser._VALID_HOSTS_SIZE
     assert len(_headers._NAME_CACHE) <= _headers._NAME_CACHE_SIZE
+    assert len(_parser._SPECIAL_LINES) <= _parser._SPECIAL_LINES_SIZE
     cached_names = {name for name, _ in _parser._LINE_CACHE.values()}
     assert not cached_names & {b"cookie", b"authorization", b"host"}
+    special_names = {name for name, _ in _parser._SPECIAL_LINES.values()}
+    assert special_names <= _headers.SPECIAL_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ((b"Host: a", b"Host: a"), 400),  # RFC 9112 §3.2: more than one Host
+        ((b"Host: a", b"Content-Length: 3", b"Content-Length: 4"), 400),  # RFC 9112 §6.3
+        ((b"Host: a", b"Transfer-Encoding: chunked", b"Content-Length: 3"), 400),
+        ((b"Host: a b",), 400),  # invalid Host value
+        ((b"Host: a", b"Transfer-Encoding: gzip, chunked"), 501),  # RFC 9112 §6.1
+        ((b"Connection: close",), 400),  # no Host at all
+    ],
+)
+def test_cached_special_lines_are_acted_on_every_time(
+    lines: tuple[bytes, ...], status: int
+) -> None:
+    # Host, Content-Length, Transfer-Encoding … lines are cached too, but the parser must
+    # still count and interpret them on every request, not only the first time.
+    for _ in range(3):
+        parser = RequestParser()
+        parser.feed(head(*lines))
+        with pytest.raises(ProtocolError) as info:
+            parser.next_event()
+        assert info.value.status == status
+
+
+def test_cached_special_lines_frame_every_request() -> None:
+    parser = RequestParser()
+    post = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+    chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for _ in range(3):
+        for data, body in ((post, b"abc"), (chunked, b"3\r\nxyz\r\n0\r\n\r\n")):
+            parser.feed(data + body)
+            request = parser.next_event()
+            assert isinstance(request, Request)
+            assert request.host == b"a"
+            assert (request.content_length, request.chunked) == (
+                (3, False) if data is post else (None, True)
+            )
+            assert request.keep_alive is (data is not post)
+            events = []
+            while not isinstance(event := parser.next_event(), EndOfMessage):
+                assert isinstance(event, Data)
+                events.append(event.data)
+            assert b"".join(events) == (b"abc" if data is post else b"xyz")
+            parser.start_next_cycle()
 
 
 def test_cached_lines_give_the_same_result_as_new_ones() -> None:
@@ -706,7 +755,7 @@ def test_a_warm_line_cache_never_admits_a_bad_byte(bad: bytes) -> None:
     good = (b"Host: a", b"User-Agent: Mozilla/5.0", b"Accept: */*", b"X-Z: z")
     for _ in range(2):
         parse_one_fast(head(*good))
-    for i in range(1, len(good)):
+    for i in range(len(good)):
         for at in (0, 3, len(good[i])):
             lines = list(good)
             lines[i] = good[i][:at] + bad + good[i][at:]
