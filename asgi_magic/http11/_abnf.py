@@ -33,8 +33,9 @@ def _check_table(allowed: bytes) -> bytes:
 # when ``line.translate(FIELD_LINE_TABLE) == line``.
 FIELD_LINE_TABLE: Final = _check_table(FIELD_VALUE_BYTES)
 # RFC 9112 §3.2 / RFC 3986 §2: a request target is VCHARs only (no SP, HTAB, controls,
-# DEL or obs-text).
-TARGET_TABLE: Final = _check_table(bytes(range(0x21, 0x7F)))
+# DEL or obs-text). This table also stops at "#", which no request target may carry
+# (RFC 9112 §3.2: the fragment is not sent), so the usual target is judged in one pass.
+TARGET_TABLE: Final = _check_table(bytes(range(0x21, 0x7F)).replace(b"#", b""))
 
 TOKEN_RE: Final = re.compile(_TCHAR_CLASS + rb"+")
 

@@ -338,10 +338,14 @@ class RequestParser:
             raise _request_line_error(request_line)
         # The target is VCHARs (RFC 3986 characters): one C pass. The method is a token
         # and the version exact, so this is the whole request line's byte check.
+        fragment = -1  # where a "#" is, refused below in the order RFC 9112 §3.2 gives
         if not target or target.translate(TARGET_TABLE) != target:
             if not target or not target.isascii() or target.find(b"\t") != -1:
                 raise ProtocolError(400, "invalid request target")
-            raise ProtocolError(400, "invalid character in request line")
+            fragment = target.find(b"#")
+            rest = target.replace(b"#", b"") if fragment != -1 else target
+            if rest.translate(TARGET_TABLE) != rest:
+                raise ProtocolError(400, "invalid character in request line")
 
         # Field lines (RFC 9112 §5). Browsers repeat the same lines (User-Agent, Accept
         # …) on every request, so known lines are looked up whole in one C-level map;
@@ -428,7 +432,6 @@ class RequestParser:
 
         # Request target (RFC 9112 §3.2). No form admits a fragment ("#"): a "#" in the
         # query is refused at once, one in the path after the CONNECT check below.
-        fragment = target.find(b"#")
         if target[0] == 0x2F:  # "/": origin-form = absolute-path [ "?" query ]
             path, _, query = target.partition(b"?")
             if fragment > len(path):

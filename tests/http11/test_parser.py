@@ -775,6 +775,9 @@ def test_a_warm_line_cache_never_admits_a_bad_byte(bad: bytes) -> None:
         (b"/a\x7f", "invalid character in request line"),
         (b"/a\x00", "invalid character in request line"),
         (b"/a\rb", "invalid character in request line"),
+        (b"/a#\x01", "invalid character in request line"),
+        (b"/a\x01#", "invalid character in request line"),
+        (b"/a#b", "fragment in request target"),
     ],
 )
 def test_bad_bytes_in_the_target_have_their_reason(target: bytes, reason: str) -> None:
@@ -783,6 +786,20 @@ def test_bad_bytes_in_the_target_have_their_reason(target: bytes, reason: str) -
     with pytest.raises(ProtocolError) as info:
         parser.next_event()
     assert (info.value.status, info.value.reason) == (400, reason)
+
+
+def test_a_fragment_is_judged_after_the_host_rules() -> None:
+    # The order of the checks is behaviour too: RFC 9112 §3.2's Host rules come first.
+    for data, reason in (
+        (head(target=b"/a#b"), "missing Host header"),
+        (head(b"Host: a", b"Host: b", target=b"/a?b#c"), "more than one Host header"),
+        (head(b"Host: a", target=b"/a?b#c"), "fragment in request target"),
+    ):
+        parser = RequestParser()
+        parser.feed(data)
+        with pytest.raises(ProtocolError) as info:
+            parser.next_event()
+        assert info.value.reason == reason
 
 
 def test_a_bad_byte_reason_comes_from_the_first_bad_line() -> None:
