@@ -334,7 +334,13 @@ class RequestParser:
             http11 = False
         else:
             raise _request_line_error(request_line)
-        if method not in _KNOWN_METHODS and _TOKEN_RE.fullmatch(method) is None:
+        # (GET compared first: the set lookup hashes the new method object, ~350
+        # instructions, where comparing three bytes costs ~30.)
+        if (
+            method != b"GET"
+            and method not in _KNOWN_METHODS
+            and _TOKEN_RE.fullmatch(method) is None
+        ):
             raise _request_line_error(request_line)
         # The target is VCHARs (RFC 3986 characters): one C pass. The method is a token
         # and the version exact, so this is the whole request line's byte check.
