@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 # The events spell out their __init__ (init=False): mypyc compiles a written __init__ to
 # C, but leaves the one @dataclass generates as interpreted code, which cost ~10 % of
@@ -102,9 +103,9 @@ class Sentinel(Enum):
     """A whole request was parsed: call ``start_next_cycle()`` after the response ends."""
 
 
-NEED_DATA = Sentinel.NEED_DATA
+NEED_DATA: Final = Sentinel.NEED_DATA
 """``RequestParser.next_event()`` needs more bytes: ``feed()`` them, then ask again."""
-PAUSED = Sentinel.PAUSED
+PAUSED: Final = Sentinel.PAUSED
 """A whole request was parsed: answer it, then call ``start_next_cycle()``."""
 
 Event = Request | Data | EndOfMessage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from ._abnf import DIGITS_RE, FIELD_VALUE_BYTES, FIELD_VALUE_RE, TOKEN_RE
 from ._errors import ProtocolError
@@ -10,19 +11,19 @@ from ._errors import ProtocolError
 Headers = list[tuple[bytes, bytes]]
 
 # The fields whose values the parser itself must interpret (framing, routing, upgrade).
-SPECIAL_FIELDS = frozenset(
+SPECIAL_FIELDS: Final = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade", b"te")
 )
 
 # 19 digits would not fit an int64; no sane body is anywhere near 10**18 bytes.
-MAX_CONTENT_LENGTH_DIGITS = 18
+MAX_CONTENT_LENGTH_DIGITS: Final = 18
 
 
 # Field names already validated as tokens, mapped to their lower-cased form. Browsers send
 # the same few dozen names on every request, so one dict lookup replaces both the token
 # check and ``lower()``. Bounded, so a client inventing names cannot grow it.
-_NAME_CACHE: dict[bytes, bytes] = {}
-_NAME_CACHE_SIZE = 1024
+_NAME_CACHE: Final[dict[bytes, bytes]] = {}
+_NAME_CACHE_SIZE: Final = 1024
 
 
 def new_field_name(name: bytes) -> bytes:
@@ -114,8 +115,8 @@ def comma_list(values: Iterable[bytes]) -> list[bytes]:
 
 # Connection values seen before, as token sets: clients send the same one or two values
 # ("keep-alive", "close", "Upgrade") on every request. Bounded.
-_CONNECTION_CACHE: dict[bytes, frozenset[bytes]] = {}
-_CONNECTION_CACHE_SIZE = 256
+_CONNECTION_CACHE: Final[dict[bytes, frozenset[bytes]]] = {}
+_CONNECTION_CACHE_SIZE: Final = 256
 
 
 def connection_tokens(value: bytes) -> frozenset[bytes]:

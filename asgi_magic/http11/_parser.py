@@ -12,23 +12,27 @@ DONE answers PAUSED until the server finished the response and calls
 §9.3.2: responses go out in request order).
 
 Speed: a head is located with one ``find(b"\\r\\n\\r\\n")`` (resumed where the last
-search stopped), split into lines once, and all its bytes are validated by one
-``translate`` pass; field lines seen before are looked up whole in a bounded cache, so
-only new lines are parsed in Python. No Python loop ever walks single bytes.
+search stopped) and split into lines once. Field lines seen before are looked up whole
+in a bounded cache (a hit is a line that was checked and parsed before); only new lines
+are checked, each by one ``translate`` pass in C, and parsed. No Python loop ever walks
+single bytes. Compiled by mypyc, dict and list methods called directly on a Final
+module-level object (``_LINE_CACHE.get(line)``, ``headers.append(pair)``) become C
+calls; a bound method kept in a variable would be a generic Python call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import cast
+from typing import Final
 
 from ._abnf import (
     ABSOLUTE_FORM_RE,
     ANY_VERSION_RE,
     CHUNK_SIZE_RE,
-    FIELD_VALUE_BYTES,
+    FIELD_LINE_TABLE,
     HOST_RE,
+    TARGET_TABLE,
 )
 from ._abnf import TOKEN_RE as _TOKEN_RE
 from ._errors import ProtocolError
@@ -50,19 +54,19 @@ from ._headers import (
 __all__ = ["Limits", "RequestParser"]
 
 # RFC 9112 §3 / RFC 9110 §4.1: support at least 8000 octets of request-line; longer → 414.
-DEFAULT_MAX_REQUEST_LINE = 8192
+DEFAULT_MAX_REQUEST_LINE: Final = 8192
 # RFC 6585 §5: a head larger than we accept (request line included) → 431.
-DEFAULT_MAX_HEAD = 64 * 1024
+DEFAULT_MAX_HEAD: Final = 64 * 1024
 # Field lines per head (and per trailer section) → 431.
-DEFAULT_MAX_FIELDS = 100
+DEFAULT_MAX_FIELDS: Final = 100
 # 16 hex digits are 2**64 - 1: more is an overflow attempt, not a chunk (RFC 9112 §7.1
 # asks recipients to anticipate large sizes and guard against overflow).
-DEFAULT_MAX_CHUNK_SIZE_DIGITS = 16
+DEFAULT_MAX_CHUNK_SIZE_DIGITS: Final = 16
 # Chunk extensions are checked against their grammar and then ignored, and bounded
 # (RFC 9112 §7.1.1: a server ought to limit their total length); beyond this → 400.
-DEFAULT_MAX_CHUNK_EXT = 4096
+DEFAULT_MAX_CHUNK_EXT: Final = 4096
 # The trailer section of a chunked body → 431.
-DEFAULT_MAX_TRAILER_SIZE = 16 * 1024
+DEFAULT_MAX_TRAILER_SIZE: Final = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -101,29 +105,37 @@ class Limits:
 
 
 # States (plain ints: compared on every call).
-_HEAD = 0
-_BODY_LENGTH = 1
-_CHUNK_SIZE = 2
-_CHUNK_DATA = 3
-_CHUNK_CRLF = 4
-_TRAILERS = 5
-_DONE = 6
-_ERROR = 7
+_HEAD: Final = 0
+_BODY_LENGTH: Final = 1
+_CHUNK_SIZE: Final = 2
+_CHUNK_DATA: Final = 3
+_CHUNK_CRLF: Final = 4
+_TRAILERS: Final = 5
+_DONE: Final = 6
+_ERROR: Final = 7
 
-_CRLF = b"\r\n"
+_CRLF: Final = b"\r\n"
 # Host values already validated: a server sees the same few on every request. Bounded,
 # so a client sending random hosts cannot grow it.
-_VALID_HOSTS: set[bytes] = set()
-_VALID_HOSTS_SIZE = 256
+_VALID_HOSTS: Final[set[bytes]] = set()
+_VALID_HOSTS_SIZE: Final = 256
 # Whole field lines already parsed, mapped to their (name, value) pair. Never the fields
 # the parser interprets, and never credentials (they would outlive their request here).
-_LINE_CACHE: dict[bytes, tuple[bytes, bytes]] = {}
-_LINE_CACHE_GET = _LINE_CACHE.get
-_LINE_CACHE_SIZE = 1024
-_LINE_CACHE_MAX_LINE = 256
-_NEVER_CACHED = frozenset((b"cookie", b"authorization", b"proxy-authorization"))
+# Typed ``tuple[bytes, ...]``, not ``tuple[bytes, bytes]``: mypyc keeps a fixed-length
+# tuple unboxed in C, so every hit would be taken apart and built again as a new tuple
+# object; a variable-length tuple is the cached object itself. Always two items.
+_LINE_CACHE: Final[dict[bytes, tuple[bytes, ...]]] = {}
+_Pairs = list[tuple[bytes, ...]]
+# The same for the lines of SPECIAL_FIELDS, which the parser must act on and so cannot
+# take from _LINE_CACHE unseen: clients repeat their Host and Connection lines on every
+# request, and a hit here still skips the byte check, the split and the name lookup.
+_SPECIAL_LINES: Final[dict[bytes, tuple[bytes, ...]]] = {}
+_SPECIAL_LINES_SIZE: Final = 256
+_LINE_CACHE_SIZE: Final = 1024
+_LINE_CACHE_MAX_LINE: Final = 256
+_NEVER_CACHED: Final = frozenset((b"cookie", b"authorization", b"proxy-authorization"))
 # RFC 9110 §9 methods: known tokens skip the token regex.
-_KNOWN_METHODS = frozenset(
+_KNOWN_METHODS: Final = frozenset(
     (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH")
 )
 
@@ -253,7 +265,9 @@ class RequestParser:
         pos = self._pos
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received
         # before the request-line (clients add one after a POST body).
-        while buf.startswith(_CRLF, pos):
+        # (Tested byte by byte first: startswith with a start offset parses its
+        # arguments with PyArg_ParseTuple, ~700 instructions, on every head.)
+        while pos < len(buf) and buf[pos] == 0x0D and buf.startswith(_CRLF, pos):
             pos += 2
         self._pos = pos
         lim = self._limits
@@ -320,21 +334,31 @@ class RequestParser:
             http11 = False
         else:
             raise _request_line_error(request_line)
-        if method not in _KNOWN_METHODS and _TOKEN_RE.fullmatch(method) is None:
+        # (GET compared first: the set lookup hashes the new method object, ~350
+        # instructions, where comparing three bytes costs ~30.)
+        if (
+            method != b"GET"
+            and method not in _KNOWN_METHODS
+            and _TOKEN_RE.fullmatch(method) is None
+        ):
             raise _request_line_error(request_line)
-        # The target is VCHARs (RFC 3986 characters; controls are refused just below).
-        if not target or not target.isascii() or b"\t" in target:
-            raise ProtocolError(400, "invalid request target")
-        # One C pass over the whole head: no NUL, controls, bare CR or bare LF anywhere.
-        if head.translate(None, FIELD_VALUE_BYTES) != _CRLF * (len(lines) - 1):
-            if request_line.translate(None, FIELD_VALUE_BYTES):
+        # The target is VCHARs (RFC 3986 characters): one C pass. The method is a token
+        # and the version exact, so this is the whole request line's byte check.
+        fragment = -1  # where a "#" is, refused below in the order RFC 9112 §3.2 gives
+        if not target or target.translate(TARGET_TABLE) != target:
+            if not target or not target.isascii() or target.find(b"\t") != -1:
+                raise ProtocolError(400, "invalid request target")
+            fragment = target.find(b"#")
+            rest = target.replace(b"#", b"") if fragment != -1 else target
+            if rest.translate(TARGET_TABLE) != rest:
                 raise ProtocolError(400, "invalid character in request line")
-            raise ProtocolError(400, diagnose_fields(lines[1:]))
 
-        # Field lines (RFC 9112 §5). Bytes were checked above. Browsers repeat the same
-        # lines (User-Agent, Accept …) on every request, so known lines are looked up
-        # whole in one C-level map; only new lines and the few fields that frame or
-        # route the request are parsed here.
+        # Field lines (RFC 9112 §5). Browsers repeat the same lines (User-Agent, Accept
+        # …) on every request, so known lines are looked up whole in one C-level map;
+        # only new lines are checked and parsed here. A line is cached only once its
+        # bytes and grammar passed, and a hit is the same bytes, so a hit needs no check.
+        # The lines of the fields that frame or route the request have their own cache
+        # and are acted on below whether they were cached or not.
         host: bytes | None = None
         host_count = 0
         # Tuples, grown only when a field is present: most requests have none of these.
@@ -344,42 +368,60 @@ class RequestParser:
         expect: tuple[bytes, ...] = ()
         upgrades: tuple[bytes, ...] = ()
         te: tuple[bytes, ...] = ()
-        field_lines = lines[1:]
-        found = list(map(_LINE_CACHE_GET, field_lines))
-        index = -1
-        for _ in range(found.count(None)):
-            index = found.index(None, index + 1)
-            line = field_lines[index]
-            name, colon, value = line.partition(b":")
-            lname = _NAME_CACHE.get(name)
-            if lname is None or not colon:
-                if not colon:
+        pairs: _Pairs = []
+        for line in lines[1:]:
+            pair = _LINE_CACHE.get(line)
+            if pair is not None:
+                pairs.append(pair)
+                continue
+            pair = _SPECIAL_LINES.get(line)
+            if pair is None:
+                # RFC 9110 §5.5: VCHAR / obs-text, SP and HTAB; no NUL, other controls,
+                # DEL, and no CR or LF (a bare one: the head was split on CRLF), MUST 400.
+                if line.translate(FIELD_LINE_TABLE) != line:
                     raise ProtocolError(400, diagnose_fields([line]))
-                lname = new_field_name(name)
-            # RFC 9112 §5: OWS around the value is not part of it.
-            value = value.strip(b" \t")
-            pair = found[index] = (lname, value)
-            if lname in SPECIAL_FIELDS:
-                if lname == b"host":
-                    host = value
-                    host_count += 1
-                elif lname == b"connection":
-                    connection += (value,)
-                elif lname == b"content-length":
-                    content_lengths += (value,)
-                elif lname == b"transfer-encoding":
-                    transfer_encodings += (value,)
-                elif lname == b"expect":
-                    expect += (value,)
-                elif lname == b"upgrade":
-                    upgrades += (value,)
-                else:
-                    te += (value,)
-            elif len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
-                if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
-                    _LINE_CACHE.clear()  # bounded: start over rather than grow
-                _LINE_CACHE[line] = pair
-        headers = cast(Headers, found)
+                name, colon, value = line.partition(b":")
+                lname = _NAME_CACHE.get(name)
+                if lname is None or not colon:
+                    if not colon:
+                        raise ProtocolError(400, diagnose_fields([line]))
+                    lname = new_field_name(name)
+                # RFC 9112 §5: OWS around the value is not part of it.
+                value = value.strip(b" \t")
+                pair = (lname, value)
+                if lname not in SPECIAL_FIELDS:
+                    pairs.append(pair)
+                    if len(line) <= _LINE_CACHE_MAX_LINE and lname not in _NEVER_CACHED:
+                        if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
+                            _LINE_CACHE.clear()  # bounded: start over rather than grow
+                        _LINE_CACHE[line] = pair
+                    continue
+                if len(line) <= _LINE_CACHE_MAX_LINE:
+                    if len(_SPECIAL_LINES) >= _SPECIAL_LINES_SIZE:
+                        _SPECIAL_LINES.clear()
+                    _SPECIAL_LINES[line] = pair
+            else:
+                lname = pair[0]
+                value = pair[1]
+            pairs.append(pair)
+            if lname == b"host":
+                host = value
+                host_count += 1
+            elif lname == b"connection":
+                connection += (value,)
+            elif lname == b"content-length":
+                content_lengths += (value,)
+            elif lname == b"transfer-encoding":
+                transfer_encodings += (value,)
+            elif lname == b"expect":
+                expect += (value,)
+            elif lname == b"upgrade":
+                upgrades += (value,)
+            else:
+                te += (value,)
+        # Every pair has two items (see _LINE_CACHE). Not cast(): in the pure build that
+        # is a Python call per request.
+        headers: Headers = pairs  # type: ignore[assignment]
 
         # RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without Host,
         # and to any request with more than one Host line or an invalid Host value.
@@ -394,10 +436,11 @@ class RequestParser:
             if len(_VALID_HOSTS) < _VALID_HOSTS_SIZE:
                 _VALID_HOSTS.add(host)
 
-        # Request target (RFC 9112 §3.2).
+        # Request target (RFC 9112 §3.2). No form admits a fragment ("#"): a "#" in the
+        # query is refused at once, one in the path after the CONNECT check below.
         if target[0] == 0x2F:  # "/": origin-form = absolute-path [ "?" query ]
             path, _, query = target.partition(b"?")
-            if b"#" in query:
+            if fragment > len(path):
                 raise ProtocolError(400, "fragment in request target")
         elif method == b"CONNECT":
             # RFC 9112 §3.2.3: authority-form is only for CONNECT, which asks a proxy for
@@ -412,7 +455,7 @@ class RequestParser:
             path, query, host = _absolute_form(target)
         if method == b"CONNECT":
             raise ProtocolError(501, "CONNECT is not supported")
-        if b"#" in path:
+        if fragment != -1:  # the "#" is in the path (_absolute_form refused the query's)
             raise ProtocolError(400, "fragment in request target")
 
         # Framing: RFC 9112 §6.
@@ -608,14 +651,14 @@ def _absolute_form(target: bytes) -> tuple[bytes, bytes, bytes]:
     scheme, authority, rest = match.groups()
     if scheme.lower() not in (b"http", b"https"):
         raise ProtocolError(400, "unsupported URI scheme in request target")
-    if b"@" in authority:
+    if authority.find(b"@") != -1:
         # RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
         raise ProtocolError(400, "userinfo in request target")
     # RFC 9110 §4.2.1: an "http" URI with an empty host MUST be rejected as invalid.
     if not authority or authority[0] == 0x3A or HOST_RE.fullmatch(authority) is None:
         raise ProtocolError(400, "invalid authority in request target")
     path, _, query = rest.partition(b"?")
-    if b"#" in query:
+    if query.find(b"#") != -1:
         raise ProtocolError(400, "fragment in request target")
     # RFC 9112 §3.3: an empty path in the target is "/" for the effective URI.
     return path or b"/", query, authority

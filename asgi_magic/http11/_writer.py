@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, Final
 
 from asgi_magic.status import allows_content, is_final, is_valid, reason_phrase
 
@@ -40,8 +40,8 @@ HeaderPairs = Iterable[tuple[bytes, bytes]]
 
 # -- Date (RFC 9110 §5.6.7 IMF-fixdate), formatted at most once per second -------------
 
-_DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
-_MONTHS = (
+_DAYS: Final = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTHS: Final = (
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
     b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 )  # fmt: skip
@@ -80,7 +80,7 @@ def _date_header_line() -> bytes:
 
 # -- Status lines, from the one status table (asgi_magic.status) -----------------------
 
-_STATUS_LINES: dict[int, bytes] = {}
+_STATUS_LINES: Final[dict[int, bytes]] = {}
 
 
 def _status_line(status: int) -> bytes:
@@ -98,7 +98,7 @@ def _status_line(status: int) -> bytes:
 # built once so ``start()`` decides all three with one dict lookup. RFC 9110 §6.4.1:
 # 204 and 304 carry no content; §8.6: a server MUST NOT send Content-Length in a 204
 # (a 304 may keep the length the 200 would have had).
-_FINAL_STATUS: dict[int, tuple[bytes, bool, bool]] = {
+_FINAL_STATUS: Final[dict[int, tuple[bytes, bool, bool]]] = {
     code: (_status_line(code), allows_content(code), code == 204) for code in range(200, 600)
 }
 for _code in range(100, 200):
@@ -123,8 +123,8 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
 # Response field names already checked as tokens, mapped to their lower-cased form: apps
 # send the same few names on every response, so one dict lookup replaces the token check
 # and ``lower()``. Bounded, so an app inventing names cannot grow it.
-_NAMES: dict[bytes, bytes] = {}
-_NAMES_SIZE = 512
+_NAMES: Final[dict[bytes, bytes]] = {}
+_NAMES_SIZE: Final = 512
 
 
 def _new_name(name: bytes) -> bytes:
@@ -138,7 +138,7 @@ def _new_name(name: bytes) -> bytes:
 
 
 # b"\r\n" * n for the line ends a valid block of n field lines leaves after translate.
-_CRLFS = [b"\r\n" * n for n in range(64)]
+_CRLFS: Final = [b"\r\n" * n for n in range(64)]
 
 
 def _check_values(block: bytes, count: int) -> None:
@@ -154,7 +154,7 @@ def _check_values(block: bytes, count: int) -> None:
 
 # The fields the writer owns: it frames the message and decides persistence, so the
 # application's values are checked, interpreted and replaced by the writer's own.
-_FRAMING_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+_FRAMING_FIELDS: Final = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 AppFields = tuple[bytes, tuple[bytes, ...], int | None, bool, bytes]
 
@@ -234,9 +234,9 @@ def _app_fields(
 
 
 # Header lists already checked, by value (with the drop_length flag) → _app_fields().
-_APP_FIELDS: dict[tuple[tuple[tuple[bytes, bytes], ...], bool], AppFields] = {}
-_APP_FIELDS_SIZE = 256
-_APP_FIELDS_MAX_BLOCK = 1024
+_APP_FIELDS: Final[dict[tuple[tuple[tuple[bytes, bytes], ...], bool], AppFields]] = {}
+_APP_FIELDS_SIZE: Final = 256
+_APP_FIELDS_MAX_BLOCK: Final = 1024
 
 
 def _cached_app_fields(headers: HeaderPairs, drop_length: bool) -> AppFields:
@@ -261,7 +261,7 @@ def _cached_app_fields(headers: HeaderPairs, drop_length: bool) -> AppFields:
 
 
 # (HTTP/1.1, keep-alive) → the writer's own Connection option.
-_OWN_OPTION = {
+_OWN_OPTION: Final = {
     (True, True): b"",
     (True, False): b"close",
     (False, True): b"keep-alive",
@@ -291,7 +291,7 @@ def _connection_line(http11: bool, keep_alive: bool, options: bytes) -> bytes:
 # modifiers (controls §10.1, conditionals §13.1, Range §14.2), authentication (§11),
 # response control data (§10.2, caching RFC 9111 §5), and the fields describing the
 # content (Content-Encoding/-Type/-Range) or the trailers themselves (Trailer).
-FORBIDDEN_TRAILERS = frozenset(
+FORBIDDEN_TRAILERS: Final = frozenset(
     (
         # framing and connection management
         b"content-length", b"transfer-encoding", b"connection", b"keep-alive",
@@ -341,18 +341,18 @@ def _trailer_block(fields: HeaderPairs) -> bytes:
 # -- The writer --------------------------------------------------------------------------
 
 # Modes (plain ints: compared on every body() call). The ones below 2 take no body.
-_NOT_STARTED = 0
-_AFTER_BODY = 1  # the body ended, the trailers announced in start() are due
-_NO_BODY = 2  # HEAD, 204, 304: RFC 9112 §6.3 (1)
-_LENGTH = 3  # the application's Content-Length, enforced
-_CHUNKED = 4  # HTTP/1.1 without a length: RFC 9112 §7.1
-_CLOSE = 5  # HTTP/1.0 without a length: the end of the body is the connection close
+_NOT_STARTED: Final = 0
+_AFTER_BODY: Final = 1  # the body ended, the trailers announced in start() are due
+_NO_BODY: Final = 2  # HEAD, 204, 304: RFC 9112 §6.3 (1)
+_LENGTH: Final = 3  # the application's Content-Length, enforced
+_CHUNKED: Final = 4  # HTTP/1.1 without a length: RFC 9112 §7.1
+_CLOSE: Final = 5  # HTTP/1.0 without a length: the end of the body is the connection close
 
 # What start(trailers=True) leads to.
-_NO_TRAILERS = 0
-_SEND_TRAILERS = 1  # chunked, and the request's TE lists "trailers"
-_DROP_TRAILERS = 2  # anything else: validated, then dropped
-_SENDING_TRAILERS = 3  # _SEND_TRAILERS once the last-chunk was written
+_NO_TRAILERS: Final = 0
+_SEND_TRAILERS: Final = 1  # chunked, and the request's TE lists "trailers"
+_DROP_TRAILERS: Final = 2  # anything else: validated, then dropped
+_SENDING_TRAILERS: Final = 3  # _SEND_TRAILERS once the last-chunk was written
 
 
 class WriterDefaults:
@@ -435,8 +435,8 @@ class WriterDefaults:
         return found
 
 
-_DEFAULTS_CACHE: dict[tuple[tuple[bytes, bytes], ...], WriterDefaults] = {}
-_NO_DEFAULTS = WriterDefaults()
+_DEFAULTS_CACHE: Final[dict[tuple[tuple[bytes, bytes], ...], WriterDefaults]] = {}
+_NO_DEFAULTS: Final = WriterDefaults()
 
 
 class ResponseWriter:
@@ -763,7 +763,7 @@ def informational_response(status: object = 100, headers: HeaderPairs = ()) -> b
 
 # RFC 6455 §4.2.2 / RFC 9110 §7.8: the fields that carry the handshake itself; an app's
 # copy would contradict (or forge) what the protocol negotiated, so it is dropped.
-_HANDSHAKE_FIELDS = frozenset(
+_HANDSHAKE_FIELDS: Final = frozenset(
     (
         b"connection",
         b"upgrade",
@@ -826,7 +826,7 @@ def switching_protocols_response(
 
 
 # The fields error_response writes itself; a default of the same name is left out.
-_ERROR_FIELDS = frozenset(
+_ERROR_FIELDS: Final = frozenset(
     (
         b"content-type",
         b"x-content-type-options",
@@ -835,7 +835,7 @@ _ERROR_FIELDS = frozenset(
         b"connection",
     )
 )
-_UNSET: bytes = b"\0unset"
+_UNSET: Final[bytes] = b"\0unset"
 
 
 def error_response(

@@ -190,6 +190,12 @@ def test_absolute_form_with_empty_path_is_slash() -> None:
         b"relative/path",
         b"/a#frag",
         b"/a?b#frag",
+        b"/a#frag?b",
+        b"/#",
+        b"http://host/a#frag",
+        b"http://host/a?b#frag",
+        b"http://host#frag",
+        b"http://host/a\tb",
     ],
 )
 def test_bad_targets_are_400(target: bytes) -> None:
@@ -205,6 +211,14 @@ def test_asterisk_form_only_for_options() -> None:
 def test_connect_authority_form_is_501() -> None:
     assert error_of(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") == 501
     assert error_of(b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n") == 501
+
+
+def test_fragment_in_the_query_is_refused_before_connect() -> None:
+    # The order of the checks is part of the behaviour: a "#" in the query is a 400
+    # before CONNECT is looked at, one in the path comes after the 501.
+    assert error_of(b"CONNECT /a?b#c HTTP/1.1\r\nHost: a\r\n\r\n") == 400
+    assert error_of(b"CONNECT /a#b HTTP/1.1\r\nHost: a\r\n\r\n") == 501
+    assert error_of(b"CONNECT /a#b?c HTTP/1.1\r\nHost: a\r\n\r\n") == 501
 
 
 def test_target_with_obs_text_is_400() -> None:
@@ -671,8 +685,57 @@ def test_parse_caches_stay_bounded_and_never_hold_credentials() -> None:
     assert len(_parser._LINE_CACHE) <= _parser._LINE_CACHE_SIZE
     assert len(_parser._VALID_HOSTS) <= _parser._VALID_HOSTS_SIZE
     assert len(_headers._NAME_CACHE) <= _headers._NAME_CACHE_SIZE
+    assert len(_parser._SPECIAL_LINES) <= _parser._SPECIAL_LINES_SIZE
     cached_names = {name for name, _ in _parser._LINE_CACHE.values()}
     assert not cached_names & {b"cookie", b"authorization", b"host"}
+    special_names = {name for name, _ in _parser._SPECIAL_LINES.values()}
+    assert special_names <= _headers.SPECIAL_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ((b"Host: a", b"Host: a"), 400),  # RFC 9112 §3.2: more than one Host
+        ((b"Host: a", b"Content-Length: 3", b"Content-Length: 4"), 400),  # RFC 9112 §6.3
+        ((b"Host: a", b"Transfer-Encoding: chunked", b"Content-Length: 3"), 400),
+        ((b"Host: a b",), 400),  # invalid Host value
+        ((b"Host: a", b"Transfer-Encoding: gzip, chunked"), 501),  # RFC 9112 §6.1
+        ((b"Connection: close",), 400),  # no Host at all
+    ],
+)
+def test_cached_special_lines_are_acted_on_every_time(
+    lines: tuple[bytes, ...], status: int
+) -> None:
+    # Host, Content-Length, Transfer-Encoding … lines are cached too, but the parser must
+    # still count and interpret them on every request, not only the first time.
+    for _ in range(3):
+        parser = RequestParser()
+        parser.feed(head(*lines))
+        with pytest.raises(ProtocolError) as info:
+            parser.next_event()
+        assert info.value.status == status
+
+
+def test_cached_special_lines_frame_every_request() -> None:
+    parser = RequestParser()
+    post = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+    chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for _ in range(3):
+        for data, body in ((post, b"abc"), (chunked, b"3\r\nxyz\r\n0\r\n\r\n")):
+            parser.feed(data + body)
+            request = parser.next_event()
+            assert isinstance(request, Request)
+            assert request.host == b"a"
+            assert (request.content_length, request.chunked) == (
+                (3, False) if data is post else (None, True)
+            )
+            assert request.keep_alive is (data is not post)
+            events = []
+            while not isinstance(event := parser.next_event(), EndOfMessage):
+                assert isinstance(event, Data)
+                events.append(event.data)
+            assert b"".join(events) == (b"abc" if data is post else b"xyz")
+            parser.start_next_cycle()
 
 
 def test_cached_lines_give_the_same_result_as_new_ones() -> None:
@@ -683,6 +746,73 @@ def test_cached_lines_give_the_same_result_as_new_ones() -> None:
     assert first.headers == [(b"host", b"a"), (b"user-agent", b"Mozilla/5.0"), (b"accept", b"*/*")]
     # A cached valid line does not make an invalid neighbour acceptable.
     assert error_of(head(b"Host: a", b"User-Agent:  Mozilla/5.0 ", b"Bad : x")) == 400
+
+
+@pytest.mark.parametrize("bad", [b"\x00", b"\r", b"\n", b"\x7f", b"\x01", b"\x1f"])
+def test_a_warm_line_cache_never_admits_a_bad_byte(bad: bytes) -> None:
+    # Only lines not in the cache are checked byte by byte, so a line that differs from
+    # a cached one by a single bad byte, anywhere, must still be refused (RFC 9110 §5.5).
+    good = (b"Host: a", b"User-Agent: Mozilla/5.0", b"Accept: */*", b"X-Z: z")
+    for _ in range(2):
+        parse_one_fast(head(*good))
+    for i in range(len(good)):
+        for at in (0, 3, len(good[i])):
+            lines = list(good)
+            lines[i] = good[i][:at] + bad + good[i][at:]
+            parser = RequestParser()
+            parser.feed(head(*lines))
+            with pytest.raises(ProtocolError) as info:
+                parser.next_event()
+            assert info.value.status == 400, lines
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        (b"/a\tb", "invalid request target"),
+        (b"/caf\xc3\xa9", "invalid request target"),
+        (b"/a\x01b", "invalid character in request line"),
+        (b"/a\x7f", "invalid character in request line"),
+        (b"/a\x00", "invalid character in request line"),
+        (b"/a\rb", "invalid character in request line"),
+        (b"/a#\x01", "invalid character in request line"),
+        (b"/a\x01#", "invalid character in request line"),
+        (b"/a#b", "fragment in request target"),
+    ],
+)
+def test_bad_bytes_in_the_target_have_their_reason(target: bytes, reason: str) -> None:
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", target=target))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert (info.value.status, info.value.reason) == (400, reason)
+
+
+def test_a_fragment_is_judged_after_the_host_rules() -> None:
+    # The order of the checks is behaviour too: RFC 9112 §3.2's Host rules come first.
+    for data, reason in (
+        (head(target=b"/a#b"), "missing Host header"),
+        (head(b"Host: a", b"Host: b", target=b"/a?b#c"), "more than one Host header"),
+        (head(b"Host: a", target=b"/a?b#c"), "fragment in request target"),
+    ):
+        parser = RequestParser()
+        parser.feed(data)
+        with pytest.raises(ProtocolError) as info:
+            parser.next_event()
+        assert info.value.reason == reason
+
+
+def test_a_bad_byte_reason_comes_from_the_first_bad_line() -> None:
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", b"X-A: b\x00", b"Bad : x"))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.reason == "NUL in header field"
+    parser = RequestParser()
+    parser.feed(head(b"Host: a", b"Bad : x", b"X-A: b\x00"))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.reason == "whitespace between header name and colon"
 
 
 def parse_one_fast(data: bytes) -> Request:
