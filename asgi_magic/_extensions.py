@@ -44,6 +44,13 @@ COMPILED_MODULES: tuple[str, ...] = (
     "asgi_magic.http11._writer",
     "asgi_magic.websocket._frames",
     "asgi_magic.websocket._connection",
+    "asgi_magic.server.flow_control",
+    "asgi_magic.server.closing",
+    "asgi_magic.server.scope",
+    "asgi_magic.server.http_cycle",
+    "asgi_magic.server.http_protocol",
+    "asgi_magic.server.ws_session",
+    "asgi_magic.server.ws_protocol",
 )
 
 # Small C modules (module name → source file, relative to the project root). Each has
