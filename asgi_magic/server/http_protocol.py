@@ -411,6 +411,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not header.local:
             info.client = header.client
             info.server = header.server
+            info.http_template = None  # made again with these addresses
             # Proxy headers are judged by the real client now, not by the proxy that
             # sent the preamble (a TCP balancer passes the client's headers on as is).
             info.proxy = proxy_for_peer(self.config, info.client)

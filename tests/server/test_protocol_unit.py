@@ -625,3 +625,42 @@ async def test_pipelined_requests_then_a_split_head_resumes_reading() -> None:
     await settle()
     assert bytes(transport.written).count(b"HTTP/1.1 200") == 4
     protocol.connection_lost(None)
+
+
+async def test_each_request_of_a_connection_gets_a_scope_of_its_own() -> None:
+    # The scope is a copy of a per-connection template: what one app does to its scope
+    # (rebinding keys, mutating the nested dicts) must not reach the next request's.
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nested = {key: dict(scope[key]) for key in ("asgi", "state", "extensions")}
+        scopes.append({**scope, **nested})
+        scope["scheme"] = "gopher"
+        scope["client"] = ("203.0.113.9", 1)
+        scope["root_path"] = "/elsewhere"
+        scope["asgi"]["version"] = "2.0"
+        scope["state"]["k"] = "changed"
+        scope["extensions"].clear()
+        await hello(scope, receive, send)
+
+    protocol, transport, _ = make(app)
+    protocol.data_received(b"GET /one?a=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await settle()
+    protocol.data_received(b"POST /two HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n")
+    await settle()
+    assert len(scopes) == 2
+    first, second = scopes
+    for scope in (first, second):
+        assert scope["scheme"] == "http"
+        assert scope["client"] == ("127.0.0.1", 5555)
+        assert scope["server"] == ("127.0.0.1", 8000)
+        assert scope["root_path"] == ""
+        assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+        assert scope["state"] == {"k": "v"}
+        assert "http.response.pathsend" in scope["extensions"]
+    assert (first["method"], first["path"], first["query_string"]) == ("GET", "/one", b"a=1")
+    assert (second["method"], second["path"], second["query_string"]) == ("POST", "/two", b"")
+    assert (b"host", b"y") in second["headers"]
+    assert list(second) == list(first)  # same keys, same order
+    assert not transport.closed
+    protocol.connection_lost(None)
