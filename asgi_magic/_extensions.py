@@ -46,6 +46,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "asgi_magic.websocket._connection",
     "asgi_magic.server.flow_control",
     "asgi_magic.server.closing",
+    "asgi_magic.server.proxy_headers",
     "asgi_magic.server.scope",
     "asgi_magic.server.http_cycle",
     "asgi_magic.server.http_protocol",
