@@ -175,6 +175,35 @@ async def test_pipelined_data_pauses_reading_while_busy() -> None:
     protocol.connection_lost(None)
 
 
+async def test_bytes_read_while_pipelined_requests_wait_queue_behind_them() -> None:
+    # Between two pipelined requests the connection is IDLE with requests still
+    # buffered (the next one is parsed in its own callback). A read arriving then must
+    # not be parsed at once and must pause reading: otherwise a client that pipelines
+    # and never reads grows the buffer by one read per answered request (what an app
+    # answering inside its eager first step, Python 3.12+, would do to every read).
+    protocol: HTTPProtocol
+    paused_after_read: list[bool] = []
+    sent_more = False
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal sent_more
+        await hello(scope, receive, send)
+        if not sent_more:
+            sent_more = True
+            # Right after the first response: /2 is buffered and waits for its turn.
+            protocol.data_received(b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            paused_after_read.append(transport.read_paused)
+
+    protocol, transport, state = make(app)
+    protocol.data_received(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in (1, 2)))
+    await settle(10)
+    assert paused_after_read == [True]
+    assert state.total_requests == 3  # /2 and /3 answered, in order, afterwards
+    assert bytes(transport.written).count(b"HTTP/1.1 200") == 3
+    assert not transport.read_paused  # the buffer is used up: reading again
+    protocol.connection_lost(None)
+
+
 async def test_body_flow_control_pauses_until_receive() -> None:
     got = bytearray()
     gate = asyncio.Event()
