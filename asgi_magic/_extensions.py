@@ -44,7 +44,24 @@ COMPILED_MODULES: tuple[str, ...] = (
     "asgi_magic.http11._writer",
     "asgi_magic.websocket._frames",
     "asgi_magic.websocket._connection",
+    "asgi_magic.server.closing",
+    "asgi_magic.server.proxy_headers",
+    "asgi_magic.server.scope",
+    "asgi_magic.server.ws_protocol",
 )
+# The server modules with coroutines that await the app or a future. On CPython 3.12+
+# a mypyc coroutine passes throw() on to what it awaits in the (type, value, traceback)
+# form that 3.12 deprecates (mypyc/mypyc#1214, open): every cancellation or error
+# thrown into an app through them then also raises a DeprecationWarning, which is an
+# error wherever warnings are (`-W error`, our test suite: the app saw the warning
+# instead of CancelledError). Compiled below 3.12 only, until mypyc is fixed.
+if sys.version_info < (3, 12):
+    COMPILED_MODULES += (
+        "asgi_magic.server.flow_control",
+        "asgi_magic.server.http_cycle",
+        "asgi_magic.server.http_protocol",
+        "asgi_magic.server.ws_session",
+    )
 
 # Small C modules (module name → source file, relative to the project root). Each has
 # a pure-Python twin with the same behaviour, chosen when the C module cannot be

@@ -667,7 +667,7 @@ class ResponseWriter:
         else:
             self.finished = True
 
-    def trailers(self, fields: HeaderPairs, more_trailers: bool = False) -> bytes:
+    def trailers(self, fields: HeaderPairs, more_trailers: object = False) -> bytes:
         """The wire bytes for trailer fields, after the last ``body()``.
 
         Only after ``start(…, trailers=True)``. On a chunked response to a request whose

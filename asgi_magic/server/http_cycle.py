@@ -54,6 +54,12 @@ SENDFILE_MIN = 64 * 1024
 # above it the join would copy a large body just to save a write.
 _JOIN_LIMIT = 64 * 1024
 
+# Module globals, not direct calls, so tests can replace them in both builds (mypyc
+# reads a module global from the module's namespace; a call of `time.perf_counter` or
+# the builtin `open` it binds at import).
+_perf_counter = time.perf_counter
+_open = open
+
 
 class ResponseState(IntEnum):
     NOT_STARTED = 0
@@ -143,7 +149,7 @@ SendHandler = Callable[["HTTPCycle", Any], "Awaitable[None] | None"]
 
 def _open_for_pathsend(path: str) -> tuple[BinaryIO, int]:
     # Runs in a worker thread: open() and fstat() may block (a FIFO, a slow disk).
-    file = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    file = _open(path, "rb")  # closed by the caller
     try:
         return file, os.fstat(file.fileno()).st_size
     except BaseException:
@@ -221,7 +227,7 @@ class HTTPCycle:
         self._head: bytes | None = None
         self._response_headers: Any = ()
         self._access = access_log
-        self._start_time = time.perf_counter() if access_log.enabled else 0.0
+        self._start_time = _perf_counter() if access_log.enabled else 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- driven by the connection ------------------------------------------------
@@ -654,7 +660,7 @@ class HTTPCycle:
             status,
             self._response_headers,
             self.bytes_sent,
-            time.perf_counter() - start,
+            _perf_counter() - start,
             closed_early=closed_early,
         )
 

@@ -35,7 +35,7 @@ def decode_path(raw_path: bytes) -> str:
     Invalid UTF-8 becomes U+FFFD rather than an exception (asgiref www.rst leaves the
     choice to the server; uvicorn does the same).
     """
-    if b"%" in raw_path:
+    if raw_path.find(b"%") != -1:  # not `in`: see docs/compiled.md
         raw_path = unquote_to_bytes(raw_path)
     return raw_path.decode("utf-8", "replace")
 
@@ -52,6 +52,7 @@ class ConnectionInfo:
         "app_state",
         "client",
         "http_extensions",
+        "http_template",
         "proxy",
         "raw_root",
         "root_path",
@@ -80,6 +81,9 @@ class ConnectionInfo:
             "http.response.early_hint": {},
         }
         self.ws_extensions: dict[str, Any] = {"websocket.http.response": {}}
+        self.http_template: HTTPScope | None = None
+        """What every ``http`` scope of this connection shares, made by the first
+        request (``http_scope``); set to None whenever ``client``/``server`` change."""
         if self.secure:
             # asgiref specs/tls.rst: only for TLS connections; computed once here, after
             # the handshake (the transport calls connection_made once it is done).
@@ -103,7 +107,9 @@ def _target(
     of a scope every protocol derives from the request target the same way."""
     raw_path = request.path
     # Fast path: without %-escapes the path is only decoded, never unquoted.
-    path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
+    path = (
+        decode_path(raw_path) if raw_path.find(b"%") != -1 else raw_path.decode("utf-8", "replace")
+    )
     if info.root_path:
         path = info.root_path + path
         raw_path = info.raw_root + raw_path
@@ -141,7 +147,9 @@ def http_scope(
     headers override any of them (``ProxyTrust.rewrite_scope``), last."""
     # _target's work, inlined: this runs for every request.
     raw_path = request.path
-    path = decode_path(raw_path) if b"%" in raw_path else raw_path.decode("utf-8", "replace")
+    path = (
+        decode_path(raw_path) if raw_path.find(b"%") != -1 else raw_path.decode("utf-8", "replace")
+    )
     if info.root_path:
         path = info.root_path + path
         raw_path = info.raw_root + raw_path
@@ -152,24 +160,40 @@ def http_scope(
             target_secure, headers = _absolute_form(request, headers)
             if target_secure is not None:
                 secure = target_secure
-    scope: HTTPScope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": request.http_version,
-        # RFC 9110 §9.1: methods are case-sensitive; sent as received (the parser
-        # admits only tokens, so this is ASCII).
-        "method": _METHODS.get(request.method) or request.method.decode("ascii"),
-        "scheme": "https" if secure else "http",
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": request.query,
-        "root_path": info.root_path,
-        "headers": headers,
-        "client": info.client,
-        "server": info.server,
-        "state": info.app_state.copy(),
-        "extensions": info.http_extensions.copy(),
-    }
+    # A copy of the connection's template with the per-request values set: fewer
+    # stores than a 14-key literal (measured: 280 against 360 ns in pure Python).
+    template = info.http_template
+    if template is None:
+        template = info.http_template = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "https" if info.secure else "http",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "root_path": info.root_path,
+            "headers": (),
+            "client": info.client,
+            "server": info.server,
+            "state": {},
+            "extensions": {},
+        }
+    scope = template.copy()
+    scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+    scope["http_version"] = request.http_version
+    # RFC 9110 §9.1: methods are case-sensitive; sent as received (the parser admits
+    # only tokens, so this is ASCII).
+    scope["method"] = _METHODS.get(request.method) or request.method.decode("ascii")
+    if secure != info.secure:
+        scope["scheme"] = "https" if secure else "http"
+    scope["path"] = path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = request.query
+    scope["headers"] = headers
+    scope["state"] = info.app_state.copy()
+    scope["extensions"] = info.http_extensions.copy()
     if info.proxy is not None:
         info.proxy.rewrite_scope(scope)  # type: ignore[arg-type]
     return scope

@@ -496,3 +496,14 @@ def test_request_te_trailers(fields: bytes, expected: bool) -> None:
 def test_te_trailers_is_ignored_for_http10() -> None:
     request = collect([b"GET / HTTP/1.0\r\nTE: trailers\r\n\r\n"])[0]
     assert request.te_trailers is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("more", [1, "yes", [0]])
+def test_more_trailers_is_read_for_truth_in_both_builds(more: object) -> None:
+    # The app's value (asgiref www.rst: a bool) is read for truth, as more_body is: the
+    # compiled build once raised TypeError for a non-bool where pure Python went on.
+    writer = ResponseWriter(b"GET", "1.1", True, date_header=False, te_trailers=True)
+    writer.start(200, [(b"trailer", b"x-a")], trailers=True)
+    writer.body(b"x", False)
+    assert writer.trailers([(b"x-a", b"1")], more) == b"0\r\nx-a: 1\r\n"
+    assert not writer.finished

@@ -89,7 +89,12 @@ async def test_simple_response_one_write_and_keep_alive() -> None:
     writes: list[bytes] = []
     protocol, transport, _ = make(hello)
     original = transport.write
-    transport.write = lambda d: (writes.append(bytes(d)), original(d))  # type: ignore[method-assign]
+
+    def counting_write(data: bytes) -> None:  # a transport's write returns None
+        writes.append(bytes(data))
+        original(data)
+
+    transport.write = counting_write  # type: ignore[method-assign]
     protocol.data_received(GET)
     await settle()
     assert len(writes) == 1  # head and body in one write
@@ -167,6 +172,35 @@ async def test_pipelined_data_pauses_reading_while_busy() -> None:
     await asyncio.sleep(0.05)
     assert not transport.read_paused
     assert bytes(transport.written).count(b"HTTP/1.1 200") == 2
+    protocol.connection_lost(None)
+
+
+async def test_bytes_read_while_pipelined_requests_wait_queue_behind_them() -> None:
+    # Between two pipelined requests the connection is IDLE with requests still
+    # buffered (the next one is parsed in its own callback). A read arriving then must
+    # not be parsed at once and must pause reading: otherwise a client that pipelines
+    # and never reads grows the buffer by one read per answered request (what an app
+    # answering inside its eager first step, Python 3.12+, would do to every read).
+    protocol: HTTPProtocol
+    paused_after_read: list[bool] = []
+    sent_more = False
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal sent_more
+        await hello(scope, receive, send)
+        if not sent_more:
+            sent_more = True
+            # Right after the first response: /2 is buffered and waits for its turn.
+            protocol.data_received(b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            paused_after_read.append(transport.read_paused)
+
+    protocol, transport, state = make(app)
+    protocol.data_received(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in (1, 2)))
+    await settle(10)
+    assert paused_after_read == [True]
+    assert state.total_requests == 3  # /2 and /3 answered, in order, afterwards
+    assert bytes(transport.written).count(b"HTTP/1.1 200") == 3
+    assert not transport.read_paused  # the buffer is used up: reading again
     protocol.connection_lost(None)
 
 
@@ -503,9 +537,8 @@ async def test_pathsend_head_request_does_not_read_the_file(
             return original_read(self, size)
 
     monkeypatch.setattr(
-        "asgi_magic.server.http_cycle.open",
+        "asgi_magic.server.http_cycle._open",
         lambda name, mode: CountingReader(io.FileIO(name, "r")),
-        raising=False,
     )
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -620,4 +653,43 @@ async def test_pipelined_requests_then_a_split_head_resumes_reading() -> None:
     protocol.data_received(GET[10:])
     await settle()
     assert bytes(transport.written).count(b"HTTP/1.1 200") == 4
+    protocol.connection_lost(None)
+
+
+async def test_each_request_of_a_connection_gets_a_scope_of_its_own() -> None:
+    # The scope is a copy of a per-connection template: what one app does to its scope
+    # (rebinding keys, mutating the nested dicts) must not reach the next request's.
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nested = {key: dict(scope[key]) for key in ("asgi", "state", "extensions")}
+        scopes.append({**scope, **nested})
+        scope["scheme"] = "gopher"
+        scope["client"] = ("203.0.113.9", 1)
+        scope["root_path"] = "/elsewhere"
+        scope["asgi"]["version"] = "2.0"
+        scope["state"]["k"] = "changed"
+        scope["extensions"].clear()
+        await hello(scope, receive, send)
+
+    protocol, transport, _ = make(app)
+    protocol.data_received(b"GET /one?a=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await settle()
+    protocol.data_received(b"POST /two HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n")
+    await settle()
+    assert len(scopes) == 2
+    first, second = scopes
+    for scope in (first, second):
+        assert scope["scheme"] == "http"
+        assert scope["client"] == ("127.0.0.1", 5555)
+        assert scope["server"] == ("127.0.0.1", 8000)
+        assert scope["root_path"] == ""
+        assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+        assert scope["state"] == {"k": "v"}
+        assert "http.response.pathsend" in scope["extensions"]
+    assert (first["method"], first["path"], first["query_string"]) == ("GET", "/one", b"a=1")
+    assert (second["method"], second["path"], second["query_string"]) == ("POST", "/two", b"")
+    assert (b"host", b"y") in second["headers"]
+    assert list(second) == list(first)  # same keys, same order
+    assert not transport.closed
     protocol.connection_lost(None)
