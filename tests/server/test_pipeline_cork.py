@@ -114,7 +114,7 @@ async def test_an_error_after_a_batch_keeps_the_order() -> None:
 
 async def test_a_closed_connection_drops_what_was_gathered() -> None:
     protocol: HTTPProtocol
-    protocol, transport, _ = make(path_app)
+    protocol, _transport, _ = make(path_app)
     protocol.data_received(pipelined(["/1", "/2", "/slow"]))
     protocol.connection_lost(None)
     await settle(20)
