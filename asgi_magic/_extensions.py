@@ -48,6 +48,9 @@ COMPILED_MODULES: tuple[str, ...] = (
     "asgi_magic.server.proxy_headers",
     "asgi_magic.server.scope",
     "asgi_magic.server.ws_protocol",
+    # Subclasses ws_protocol's WebSocketProtocol (WebSocket over HTTP/2): a compiled
+    # class cannot have an interpreted subclass.
+    "asgi_magic.server.h2_websocket",
 )
 # The server modules with coroutines that await the app or a future. On CPython 3.12+
 # a mypyc coroutine passes throw() on to what it awaits in the (type, value, traceback)

@@ -77,7 +77,7 @@ class LingeringClose:
             transport.close()
 
 
-DELIVERY_POLL = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.725)
+DELIVERY_POLL: tuple[float, ...] = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.725)
 """Delays between the checks of ``DeliveryCheck`` after the first, immediate one
 (seconds); they add up to 2 s."""
 
@@ -119,10 +119,16 @@ class DeliveryCheck(LingeringClose):
     TLS (no half-close) or a UNIX socket, the connection closes at once.
     """
 
-    __slots__ = ("_loop", "_step", "peer_reset")
+    __slots__ = ("_loop", "_poll", "_step", "peer_reset")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        poll: tuple[float, ...] = DELIVERY_POLL,
+    ) -> None:
         self.transport = transport
+        self._poll = poll  # the delays between checks (seconds)
         self._dropped = 0
         self._timer = None
         self._loop = loop
@@ -139,8 +145,8 @@ class DeliveryCheck(LingeringClose):
         if transport is None:
             return
         answer = _peer_reset(transport)
-        if answer is None and self._step < len(DELIVERY_POLL):
-            self._timer = self._loop.call_later(DELIVERY_POLL[self._step], self._check)
+        if answer is None and self._step < len(self._poll):
+            self._timer = self._loop.call_later(self._poll[self._step], self._check)
             self._step += 1
             return
         self.peer_reset = bool(answer)

@@ -2,9 +2,8 @@
 
 ``HealthApp`` is an ASGI app bound to the server's state: ``200 ok`` while serving,
 ``503 draining`` once graceful shutdown has begun, so load balancers and Kubernetes
-readiness probes stop sending requests. HTTP/2 streams run it in place of the app; the
-HTTP/1.1 protocol keeps its own copy inline (``HTTPProtocol._health``, compiled hot
-path) with the same answer.
+readiness probes stop sending requests. HTTP/1.1 requests and HTTP/2 streams to the
+health path run it in place of the app.
 """
 
 from __future__ import annotations

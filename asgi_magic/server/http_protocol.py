@@ -46,10 +46,12 @@ from asgi_magic.server.access_log import AccessLog
 from asgi_magic.server.closing import DeliveryCheck, LingeringClose
 from asgi_magic.server.exceptions import ClientDisconnected
 from asgi_magic.server.flow_control import FlowControl
+from asgi_magic.server.health import HealthApp
 from asgi_magic.server.http_cycle import HTTPCycle, ResponseState
 from asgi_magic.server.proxy_headers import proxy_for_peer, trust_from_config
 from asgi_magic.server.proxy_protocol import ProxyProtocolError, parse_proxy_header
 from asgi_magic.server.scope import ConnectionInfo, http_scope
+from asgi_magic.server.slow_body import BodyClock
 from asgi_magic.server.state import ServerState
 
 __all__ = ["DISCARD_LIMIT", "ConnState", "HTTPProtocol", "limits_from_config"]
@@ -166,21 +168,16 @@ class _Watch:
     when ``hooks`` says there is something to do."""
 
     __slots__ = (
+        "clock",
         "cycle",
         "gap_limit",
         "health_path",
         "hooks",
-        "last_tick",
-        "mark",
-        "mark_time",
         "min_rate",
         "preamble",
-        "rate_bytes",
         "rate_grace",
-        "rate_time",
         "request_start",
         "timeout_app",
-        "waiting",
     )
 
     def __init__(self, config: Config) -> None:
@@ -194,13 +191,8 @@ class _Watch:
         self.hooks = self.timeout_app is not None or self.health_path is not None
         """Something to do per request (app timeout, health path)."""
         self.request_start = 0.0
-        self.cycle: HTTPCycle | None = None  # the request the marks are about
-        self.mark = 0  # body bytes received at the last look
-        self.mark_time = 0.0  # the last look that saw progress (or an app not waiting)
-        self.last_tick = 0.0
-        self.waiting = False  # the app was waiting for the body at the last look
-        self.rate_time = 0.0  # seconds the app spent waiting for the body, and
-        self.rate_bytes = 0  # the bytes that arrived meanwhile
+        self.cycle: HTTPCycle | None = None  # the request the clock is about
+        self.clock: BodyClock | None = None  # its slow-body marks
         self.preamble = b""  # PROXY protocol bytes received so far
 
 
@@ -561,7 +553,7 @@ class HTTPProtocol(asyncio.Protocol):
             if request.path == watch.health_path and (
                 request.method == b"GET" or request.method == b"HEAD"
             ):
-                app = self._health
+                app = HealthApp(self.server_state)  # answered by the server itself
         tasks = self.tasks
         coro = cycle.run_asgi(app, tasks)
         if request.chunked or request.content_length:
@@ -587,25 +579,6 @@ class HTTPProtocol(asyncio.Protocol):
         cycle.task = task
         tasks.add(task)
         return False
-
-    async def _health(self, scope: Any, receive: Any, send: Any) -> None:
-        """``--health-path``: answered by the server, never by the app. 200 while
-        serving; 503 once graceful shutdown has begun, so load balancers and
-        Kubernetes readiness probes stop sending requests (docs/server/health.md)."""
-        draining = self.server_state.draining
-        body = b"draining\n" if draining else b"ok\n"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503 if draining else 200,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", b"%d" % len(body)),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
     def _switch_to_websocket(self) -> None:
         ws_cls: Any = _load_ws_protocol()
@@ -1015,48 +988,18 @@ class HTTPProtocol(asyncio.Protocol):
         min_rate = w.min_rate
         if (gap_limit is None and min_rate is None) or cycle.body_complete or cycle.peer_gone:
             return delay
-        received = cycle.received
-        waiting = cycle.awaiting_body and not self.flow.read_paused
-        if cycle is not w.cycle or not waiting:
-            # A new request, or the app is the slow one: start measuring again.
-            if cycle is not w.cycle:
-                w.cycle = cycle
-                w.rate_time = 0.0
-                w.rate_bytes = 0
-            w.mark = received
-            w.mark_time = now
-            w.waiting = waiting
-        else:
-            if w.waiting:
-                # Waiting at both looks: this interval counts toward the rate.
-                w.rate_time += now - w.last_tick
-                w.rate_bytes += received - w.mark
-            w.waiting = True
-            if received != w.mark:
-                w.mark = received
-                w.mark_time = now
-            elif gap_limit is not None and now - w.mark_time >= gap_limit:
-                error_logger.info(
-                    "%s - request body timeout: no data for %.3g s: 408",
-                    self._client_str(),
-                    now - w.mark_time,
-                )
-                self._fail_request(408, "Request Timeout")
-                return None
-            if (
-                min_rate is not None
-                and w.rate_time >= w.rate_grace
-                and w.rate_bytes < min_rate * w.rate_time
-            ):
-                error_logger.info(
-                    "%s - request body too slow: %.0f bytes/s < %g: 408",
-                    self._client_str(),
-                    w.rate_bytes / w.rate_time,
-                    min_rate,
-                )
-                self._fail_request(408, "Request Timeout")
-                return None
-        w.last_tick = now
+        if cycle is not w.cycle or w.clock is None:
+            # A new request: start measuring again (the rule is slow_body.BodyClock's,
+            # the same for an HTTP/2 stream).
+            w.cycle = cycle
+            w.clock = BodyClock(gap_limit, min_rate, w.rate_grace, now)
+        # Waiting: the app waits for body bytes and nothing on our side stops the
+        # client (reading not paused by the app's full buffer or an unread response).
+        why = w.clock.look(now, cycle.received, cycle.awaiting_body and not self.flow.read_paused)
+        if why is not None:
+            error_logger.info("%s - %s: 408", self._client_str(), why)
+            self._fail_request(408, "Request Timeout")
+            return None
         if gap_limit is not None:
             delay = min(delay, max(gap_limit / 4, 0.05))
         if min_rate is not None:

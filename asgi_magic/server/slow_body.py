@@ -5,9 +5,8 @@ one) and ``--min-request-body-rate`` (after ``--min-request-body-rate-grace`` se
 of waiting, fewer bytes per second of waiting than that) are judged from periodic
 looks by the connection's timer, never per chunk (docs/server/timeouts.md).
 
-``BodyClock`` is that judgement for one request, as HTTP/2 runs it per stream. It is
-the same rule, step for step, as ``HTTPProtocol._busy_tick`` runs for the one request
-of an HTTP/1.1 connection (kept there, inline, for the compiled hot path).
+``BodyClock`` is that judgement for one request: HTTP/2 runs one per stream, and
+``HTTPProtocol._busy_tick`` one for the request in flight on an HTTP/1.1 connection.
 """
 
 from __future__ import annotations

@@ -118,9 +118,7 @@ class _Transport(asyncio.Transport):
         self.closed = True
 
 
-async def test_delivery_check_reads_a_reset_and_an_acknowledgement(
-    monkeypatch: Any,
-) -> None:
+async def test_delivery_check_reads_a_reset_and_an_acknowledgement() -> None:
     from asgi_magic.server import closing
 
     loop = asyncio.get_running_loop()
@@ -136,9 +134,8 @@ async def test_delivery_check_reads_a_reset_and_an_acknowledgement(
         check = closing.DeliveryCheck(delivered, loop)
         assert delivered.closed and not check.peer_reset
     # Bytes that never leave our buffer: polled, then closed without blame.
-    monkeypatch.setattr(closing, "DELIVERY_POLL", (0.001, 0.001))
     stuck = _Transport(_Socket(-1, 8), buffered=10)
-    check = closing.DeliveryCheck(stuck, loop)
+    check = closing.DeliveryCheck(stuck, loop, poll=(0.001, 0.001))
     assert not stuck.closed
     await asyncio.sleep(0.05)
     assert stuck.closed and not check.peer_reset
