@@ -171,12 +171,7 @@ def validate_handshake(request: Request) -> Handshake:
     if "upgrade" not in (t.lower() for t in _comma_tokens(connection)):
         raise HandshakeError(400, "Missing or invalid Connection header")
     # §4.2.1 (6) / §4.2.2: an unsupported version gets 426 and the versions we speak.
-    if len(versions) != 1 or versions[0].strip() != SUPPORTED_VERSION:
-        raise HandshakeError(
-            426,
-            "Unsupported Sec-WebSocket-Version",
-            [(b"sec-websocket-version", SUPPORTED_VERSION)],
-        )
+    _check_version(versions)
     # §4.2.1 (5): exactly one key that base64-decodes to 16 bytes.
     if len(keys) != 1:
         raise HandshakeError(400, "Missing or repeated Sec-WebSocket-Key header")
@@ -187,11 +182,28 @@ def validate_handshake(request: Request) -> Handshake:
         raise HandshakeError(400, "Invalid Sec-WebSocket-Key header") from None
     if len(decoded) != 16:
         raise HandshakeError(400, "Invalid Sec-WebSocket-Key header")
+    subprotocols = _subprotocols(protocols)
+    return Handshake(key, subprotocols, parse_extensions(extensions))
+
+
+def _check_version(versions: list[bytes]) -> None:
+    """RFC 6455 §4.2.1 (6) / §4.2.2 (and RFC 8441 §5): exactly one
+    ``Sec-WebSocket-Version``, ours; otherwise 426 naming the version we speak."""
+    if len(versions) != 1 or versions[0].strip() != SUPPORTED_VERSION:
+        raise HandshakeError(
+            426,
+            "Unsupported Sec-WebSocket-Version",
+            [(b"sec-websocket-version", SUPPORTED_VERSION)],
+        )
+
+
+def _subprotocols(protocols: list[bytes]) -> list[str]:
+    """The offered subprotocols (RFC 6455 §4.1: tokens of comma lists); 400 otherwise."""
     subprotocols = _comma_tokens(protocols)
     for sp in subprotocols:
         if not _TOKEN_RE.fullmatch(sp):
             raise HandshakeError(400, "Invalid Sec-WebSocket-Protocol header")
-    return Handshake(key, subprotocols, parse_extensions(extensions))
+    return subprotocols
 
 
 def validate_extended_connect(request: Request) -> Handshake:
@@ -218,16 +230,8 @@ def validate_extended_connect(request: Request) -> Handshake:
         elif name == b"sec-websocket-extensions":
             extensions.append(value)
     # RFC 6455 §4.2.1 (6) / §4.2.2, as RFC 8441 §5 keeps them.
-    if len(versions) != 1 or versions[0].strip() != SUPPORTED_VERSION:
-        raise HandshakeError(
-            426,
-            "Unsupported Sec-WebSocket-Version",
-            [(b"sec-websocket-version", SUPPORTED_VERSION)],
-        )
-    subprotocols = _comma_tokens(protocols)
-    for sp in subprotocols:
-        if not _TOKEN_RE.fullmatch(sp):
-            raise HandshakeError(400, "Invalid Sec-WebSocket-Protocol header")
+    _check_version(versions)
+    subprotocols = _subprotocols(protocols)
     return Handshake(b"", subprotocols, parse_extensions(extensions))
 
 
