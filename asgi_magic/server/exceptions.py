@@ -22,9 +22,15 @@ class ClientDisconnected(OSError):
 
 
 def app_error(what: str, exc: BaseException | None = None) -> RuntimeError:
-    """A ``RuntimeError`` for an app's invalid message; ``exc`` (a protocol error) is
-    kept as ``__cause__`` so the log shows which rule was broken."""
+    """A ``RuntimeError`` for an app's invalid message; the message ends with the
+    broken rule's reason from ``exc`` (a protocol error), if given.
+
+    The error hides the exceptions it was raised while handling (``__suppress_context__``,
+    what ``raise ... from None`` does): the log shows one traceback, the app's, in
+    both builds. (mypyc-compiled code does not apply ``from None``, so the compiled
+    build showed the internal chain of checks that led here.)"""
     detail = getattr(exc, "reason", None) or (str(exc) if exc is not None else "")
     error = RuntimeError(f"{what}: {detail}" if detail else what)
-    error.__cause__ = exc
+    error.__cause__ = None
+    error.__suppress_context__ = True
     return error

@@ -602,10 +602,11 @@ class H2Protocol(asyncio.Protocol):
         HTTP/1.1, the app sees a disconnect (its ``send()`` raises); the client gets
         ``status`` on the stream if no response had started, else the stream ends with
         RST_STREAM CANCEL (RFC 9113 §5.4.2: a stream error; the connection goes on)."""
-        cycle.connection_lost()
         if cycle.response is _NOT_STARTED:
+            cycle.refused(status)  # logged with the status the client gets
             self._answer(stream, status, reason)
         else:
+            cycle.connection_lost()
             self.reset_stream(stream, ErrorCodes.CANCEL)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:

@@ -264,6 +264,16 @@ class HTTPCycle:
             self._log(closed_early=False)  # the line that waited for delivery, if any
         self._wake()
 
+    def refused(self, status: int) -> None:
+        """The server ends this request with an error answer of its own (``status``: a
+        408 for a slow body, a 413, a 400 for a body that broke the framing rules). The
+        app sees a disconnect, as if the client had gone; the access log says
+        ``status``, which the client got, not 499 (the client did not close).
+        Only before a response started; after, the exchange is ``connection_lost``."""
+        self.peer_gone = True
+        self._log(closed_early=False, status=status)
+        self._wake()
+
     def delivered(self) -> None:
         """The connection goes on to the next request: a line still owed is written."""
         self._log(closed_early=False)
@@ -440,7 +450,7 @@ class HTTPCycle:
         try:
             handler = _SEND_HANDLERS[message["type"]]
         except (KeyError, TypeError):
-            raise RuntimeError(f"Unexpected ASGI message: {message!r:.100}") from None
+            raise app_error(f"Unexpected ASGI message: {message!r:.100}") from None
         if self.peer_gone or (self.disconnect_delivered and not self.draining):
             raise ClientDisconnected("the client has disconnected")
         waiter = handler(self, message)
@@ -458,7 +468,7 @@ class HTTPCycle:
         try:
             status = message["status"]
         except KeyError:
-            raise RuntimeError("'http.response.start' needs a 'status'") from None
+            raise app_error("'http.response.start' needs a 'status'") from None
         headers = message.get("headers", ())
         writer = self.owner.response_writer(self)
         try:

@@ -168,6 +168,7 @@ class _Watch:
     when ``hooks`` says there is something to do."""
 
     __slots__ = (
+        "body_look",
         "clock",
         "cycle",
         "gap_limit",
@@ -188,6 +189,14 @@ class _Watch:
         self.health_path: bytes | None = (
             config.health_path.encode("utf-8") if config.health_path else None
         )
+        # How soon the timer looks at a request body once it starts (slow-body checks
+        # on), as _busy_tick looks again: a quarter of the gap or of the rate's grace.
+        looks = []
+        if self.gap_limit is not None:
+            looks.append(max(self.gap_limit / 4, 0.05))
+        if self.min_rate is not None:
+            looks.append(max(self.rate_grace / 4, 0.05))
+        self.body_look: float | None = min(looks) if looks else None
         self.hooks = self.timeout_app is not None or self.health_path is not None
         """Something to do per request (app timeout, health path)."""
         self.request_start = 0.0
@@ -557,6 +566,11 @@ class HTTPProtocol(asyncio.Protocol):
         tasks = self.tasks
         coro = cycle.run_asgi(app, tasks)
         if request.chunked or request.content_length:
+            body_look = watch.body_look
+            if body_look is not None:
+                # The slow-body checks look from the body's start, not at the next
+                # keep-alive look (which may be seconds away).
+                self._look_by(self.loop.time() + body_look)
             cycle.task = task = self.loop.create_task(coro)
             tasks.add(task)
             if self._corked is not None:
@@ -874,12 +888,13 @@ class HTTPProtocol(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None:
             # The app sees a disconnect: its request can never be completed.
-            cycle.connection_lost()
             if cycle.response is not ResponseState.NOT_STARTED:
                 # A response is under way (the body broke a rule mid-stream): we cannot
                 # start another one, so the connection closes.
+                cycle.connection_lost()
                 self.abort()
                 return
+            cycle.refused(status)  # logged with the status the client gets
         self._write_error(status, reason)
 
     def _write_error(self, status: int, reason: str) -> None:
@@ -932,7 +947,12 @@ class HTTPProtocol(asyncio.Protocol):
         if state is _CLOSING or state is _CLOSED or state is _SWITCHED:
             return
         elapsed = self.loop.time() - self._since
-        if state is _IDLE or state is _DISCARDING:
+        if state is _IDLE and self._pipeline_deferred:
+            # Requests already received wait for the client to read our earlier
+            # responses (flow control): the connection is not idle, and closing it
+            # would reset it under those requests. Look again later.
+            limit = elapsed + self._wait_delay
+        elif state is _IDLE or state is _DISCARDING:
             limit = self.timeout_keep_alive
             if elapsed >= limit:
                 # Idle with nothing sent: close quietly (RFC 9112 §9.8 permits it).
@@ -1000,17 +1020,19 @@ class HTTPProtocol(asyncio.Protocol):
             error_logger.info("%s - %s: 408", self._client_str(), why)
             self._fail_request(408, "Request Timeout")
             return None
-        if gap_limit is not None:
-            delay = min(delay, max(gap_limit / 4, 0.05))
-        if min_rate is not None:
-            delay = min(delay, max(w.rate_grace / 4, 0.05))
+        if w.body_look is not None:
+            delay = min(delay, w.body_look)
         return delay
 
     def _arm_app_timeout(self, timeout: float) -> None:
         # Only with --timeout-app: the one timer must look at start + timeout at the
         # latest (re-armed only when it would look later than that).
         now = self._watch.request_start = self.loop.time()
-        due = now + timeout
+        self._look_by(now + timeout)
+
+    def _look_by(self, due: float) -> None:
+        """Make the one timer look at ``due`` (loop time) at the latest: re-armed only
+        when it would look later than that."""
         timer = self._timer
         if timer is None or timer.when() > due:
             self._cancel_timer()

@@ -24,7 +24,7 @@ from asgi_magic import http11
 from asgi_magic.asgi_types import ASGI3Application
 from asgi_magic.config import Config
 from asgi_magic.server.access_log import AccessLog
-from asgi_magic.server.exceptions import ClientDisconnected
+from asgi_magic.server.exceptions import ClientDisconnected, app_error
 from asgi_magic.server.flow_control import FlowControl
 from asgi_magic.server.scope import ConnectionInfo, websocket_scope
 from asgi_magic.server.state import ServerState
@@ -298,7 +298,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 handshake=accept_headers(self._handshake, subprotocol, self._deflate_response),
             )
         except http11.ProtocolError as exc:
-            raise RuntimeError(f"invalid header in 'websocket.accept': {exc.reason}") from None
+            raise app_error("invalid header in 'websocket.accept'", exc) from None
 
     def denial_writer(self) -> http11.ResponseWriter:
         return http11.ResponseWriter(b"GET", "1.1", False, self.defaults, self.config.date_header)

@@ -189,7 +189,7 @@ class WebSocketSession:
         try:
             mtype = message["type"]
         except (KeyError, TypeError):
-            raise RuntimeError(f"Unexpected ASGI message: {message!r:.100}") from None
+            raise app_error(f"Unexpected ASGI message: {message!r:.100}") from None
         state = self.state
         protocol = self.protocol
         if state is _ACCEPTED:
@@ -241,7 +241,7 @@ class WebSocketSession:
         try:
             app_headers = list(message.get("headers", ()))
         except TypeError:
-            raise RuntimeError("websocket.accept headers must be pairs of bytes") from None
+            raise app_error("websocket.accept headers must be pairs of bytes") from None
         # Validated by the http11 writer like any response head (RFC 9110 §5.5: no CR,
         # LF or NUL; names are tokens); nothing changes unless it succeeds.
         head = protocol.switching_protocols_head(subprotocol, app_headers)
@@ -254,7 +254,7 @@ class WebSocketSession:
         try:
             status = message["status"]
         except KeyError:
-            raise RuntimeError("'websocket.http.response.start' needs a 'status'") from None
+            raise app_error("'websocket.http.response.start' needs a 'status'") from None
         writer = protocol.denial_writer()
         try:
             # The writer checks the status (RFC 9110 §15: final, 200..599) and fields.
